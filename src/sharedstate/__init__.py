@@ -1,0 +1,47 @@
+"""sharedstate: a module global made one shared, atomic, linearizable object.
+
+    import sharedstate
+    store = sharedstate.connect("sqlite:///var/state.db")
+    global_obj = store.object("global_obj", SomeObj, 0)   # was: global_obj = SomeObj(0)
+    global_obj.query()                                      # one atomic call, every process
+"""
+
+from .codecs import JSONCodec, SignedPickleCodec
+from .errors import (
+    BackendUnavailableError,
+    ClassMismatchError,
+    ConfigurationError,
+    CorruptStoreError,
+    InvalidURLError,
+    LeaseExpiredError,
+    SerializationError,
+    SharedStateError,
+    SignatureError,
+    StateLostError,
+    StoreTimeoutError,
+)
+from .store import Counter, Lease, Lock, SharedObject, Store, connect
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailableError",
+    "ClassMismatchError",
+    "ConfigurationError",
+    "CorruptStoreError",
+    "Counter",
+    "InvalidURLError",
+    "JSONCodec",
+    "Lease",
+    "LeaseExpiredError",
+    "Lock",
+    "SerializationError",
+    "SharedObject",
+    "SharedStateError",
+    "SignatureError",
+    "SignedPickleCodec",
+    "StateLostError",
+    "Store",
+    "StoreTimeoutError",
+    "connect",
+]

@@ -1,0 +1,197 @@
+"""The one interface every store speaks.
+
+A backend stores opaque, versioned records under string keys, plus integer counters.
+That is all the store layer above needs: the proxies, the codecs, the per-process cache,
+combining concurrent calls, transactions and leased locks are written once, in
+``store.py``, on top of these few operations:
+
+* ``load(key)``: the record and its version, one round trip.
+* ``compare_and_set(key, expected, data)``: write ``data`` as the next version only if the
+  stored version is still ``expected`` (``None``: only if absent). On a conflict it returns
+  the current record, so that a retry costs one more round trip, not a read and a write.
+* ``update(key, change)``: read-modify-write in one atomic step. The default here is the
+  optimistic loop over ``load``/``compare_and_set``; a backend that can lock the record on
+  the server (SQLite's ``BEGIN IMMEDIATE``, a thread lock in memory) overrides it and says
+  so with ``locks_for_update``, so that writers queue instead of retrying.
+* ``counter_add/get/set``: native atomic counters (Redis ``INCR``, SQL ``UPDATE ... RETURNING``).
+
+Versions start at 1 and grow by one on every write, so a version seen once is never seen
+again for other contents (the store caches records by version).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+from ..errors import InvalidURLError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A stored value: its bytes and the version that identifies them."""
+
+    version: int
+    data: bytes
+
+
+#: ``update``'s caller passes this when it does not know the current record.
+UNKNOWN: Any = object()
+
+Change = Callable[["Record | None"], "bytes | None"]
+
+
+class Backend(ABC):
+    """A place to keep versioned records and counters; one subclass per URL scheme."""
+
+    #: the URL schemes this backend serves
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: query parameters this backend understands (beyond the store's own)
+    parameters: ClassVar[frozenset[str]] = frozenset()
+    #: True where ``update`` runs ``change`` while the record is locked on the server
+    locks_for_update: ClassVar[bool] = False
+    #: True where stored records may vanish on their own (memcached evicts)
+    may_evict: ClassVar[bool] = False
+
+    def __init__(self, url: str, options: dict[str, str]) -> None:
+        unknown = set(options) - self.parameters
+        if unknown:
+            raise InvalidURLError(
+                f"unknown query parameter(s) {', '.join(sorted(unknown))} for {self.schemes[0]}:// "
+                f"(known: {', '.join(sorted(self.parameters)) or 'none'})"
+            )
+        self.url = url
+        self.options = options
+
+    # -- records -------------------------------------------------------------------------
+    @abstractmethod
+    def load(self, key: str) -> Record | None:
+        """The record stored under ``key``, or None."""
+
+    @abstractmethod
+    def compare_and_set(
+        self, key: str, expected: int | None, data: bytes
+    ) -> tuple[bool, Record | None]:
+        """Store ``data`` if the version is still ``expected`` (None: only if absent).
+
+        Returns ``(True, new_record)`` on success, ``(False, current_record)`` otherwise.
+        """
+
+    def update(self, key: str, change: Change, current: Any = UNKNOWN) -> Record | None:
+        """Apply ``change`` to the current record atomically; returns the record now stored.
+
+        ``change`` receives the record read in this step and returns the new data, or
+        None to write nothing. It may run more than once (after a conflict), so it must
+        not have effects outside its return value. ``current`` is a record the caller
+        already read in this step (saving a round trip); it is only a hint.
+        """
+        record = self.load(key) if current is UNKNOWN else current
+        while True:
+            data = change(record)
+            if data is None:
+                return record
+            ok, record = self.compare_and_set(key, record.version if record else None, data)
+            if ok:
+                return record
+
+    @abstractmethod
+    def delete(self, key: str) -> bool:
+        """Remove the record or counter under ``key``; True if there was one."""
+
+    @abstractmethod
+    def keys(self, prefix: str) -> Iterable[str]:
+        """Every record and counter key that starts with ``prefix``."""
+
+    # -- counters ------------------------------------------------------------------------
+    @abstractmethod
+    def counter_add(self, key: str, delta: int) -> int:
+        """Add ``delta`` (a missing counter counts as 0) and return the new value."""
+
+    @abstractmethod
+    def counter_get(self, key: str) -> int:
+        """The counter's value (0 when missing)."""
+
+    @abstractmethod
+    def counter_set(self, key: str, value: int) -> None:
+        """Set the counter to ``value``."""
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Release this process's connections. Safe to call more than once."""
+
+    def describe(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return redact_url(self.url)
+
+
+class PerProcess(Generic[T]):
+    """A resource made lazily, once per process and thread, and made again after ``fork``.
+
+    A connection must never be used by two processes (FIELD-NOTES: "connections shared
+    across fork"); keying by pid means a store created at import time, before a server
+    forks its workers, still gives each worker its own.
+    """
+
+    def __init__(self, factory: Callable[[], T], per_thread: bool = True) -> None:
+        self._factory = factory
+        self._per_thread = per_thread
+        self._local = threading.local()
+        self._shared: tuple[int, T] | None = None
+        self._lock = threading.Lock()
+        self._all: list[tuple[int, T]] = []
+
+    def get(self) -> T:
+        pid = os.getpid()
+        if self._per_thread:
+            held = getattr(self._local, "held", None)
+            if held is not None and held[0] == pid:
+                return held[1]
+            value = self._factory()
+            self._local.held = (pid, value)
+        else:
+            shared = self._shared
+            if shared is not None and shared[0] == pid:
+                return shared[1]
+            with self._lock:
+                if self._shared is not None and self._shared[0] == pid:
+                    return self._shared[1]
+                value = self._factory()
+                self._shared = (pid, value)
+        with self._lock:
+            self._all.append((pid, value))
+        return value
+
+    def drain(self) -> list[T]:
+        """This process's resources, forgotten here so the caller can close them."""
+        pid = os.getpid()
+        with self._lock:
+            mine = [value for owner, value in self._all if owner == pid]
+            self._all = [item for item in self._all if item[0] != pid]
+            self._shared = None
+        self._local = threading.local()
+        return mine
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password and any secret query values replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, sep, _password = userinfo.partition(":")
+        netloc = f"{user}{':***' if sep else ''}@{hostport}"
+    query = "&".join(
+        f"{k}={'***' if k in SECRET_PARAMETERS else v}" for k, v in parse_qsl(parts.query)
+    )
+    rebuilt = f"{parts.scheme}://{netloc}{parts.path}"
+    return f"{rebuilt}?{query}" if query else rebuilt
+
+
+SECRET_PARAMETERS = frozenset({"authkey", "password", "key", "secret_key"})

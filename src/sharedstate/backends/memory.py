@@ -1,0 +1,72 @@
+"""``memory://``: one process, thread-safe. For tests and for trying things out.
+
+Every store opened with ``memory://`` in one process shares one space of names (as every
+store opened on one SQLite file does), so two handles see each other's state. Nothing is
+shared with other processes, and a forked child gets a copy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from .base import UNKNOWN, Backend, Change, Record
+
+_SPACE: dict[str, Record] = {}
+_COUNTERS: dict[str, int] = {}
+_LOCK = threading.RLock()
+
+
+class MemoryBackend(Backend):
+    """Records and counters in dicts of this process, guarded by one lock."""
+
+    schemes = ("memory",)
+    parameters: ClassVar[frozenset[str]] = frozenset({"timeout"})
+    locks_for_update = True
+
+    def load(self, key: str) -> Record | None:
+        return _SPACE.get(key)
+
+    def compare_and_set(
+        self, key: str, expected: int | None, data: bytes
+    ) -> tuple[bool, Record | None]:
+        with _LOCK:
+            current = _SPACE.get(key)
+            if (current.version if current else None) != expected:
+                return False, current
+            record = Record((expected or 0) + 1, data)
+            _SPACE[key] = record
+            return True, record
+
+    def update(self, key: str, change: Change, current: Any = UNKNOWN) -> Record | None:
+        with _LOCK:
+            record = _SPACE.get(key)
+            data = change(record)
+            if data is None:
+                return record
+            record = Record((record.version if record else 0) + 1, data)
+            _SPACE[key] = record
+            return record
+
+    def delete(self, key: str) -> bool:
+        with _LOCK:
+            found = _SPACE.pop(key, None) is not None
+            return (_COUNTERS.pop(key, None) is not None) or found
+
+    def keys(self, prefix: str) -> Iterable[str]:
+        with _LOCK:
+            return sorted(k for k in [*_SPACE, *_COUNTERS] if k.startswith(prefix))
+
+    def counter_add(self, key: str, delta: int) -> int:
+        with _LOCK:
+            value = _COUNTERS.get(key, 0) + delta
+            _COUNTERS[key] = value
+            return value
+
+    def counter_get(self, key: str) -> int:
+        return _COUNTERS.get(key, 0)
+
+    def counter_set(self, key: str, value: int) -> None:
+        with _LOCK:
+            _COUNTERS[key] = value

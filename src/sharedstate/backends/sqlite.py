@@ -1,0 +1,311 @@
+"""``sqlite:///path.db``: the embedded default, for every process of one machine.
+
+How it keeps many processes correct and fast:
+
+* **WAL journal**: readers never block the writer nor each other, and a commit is an
+  append to the log. ``synchronous=NORMAL`` (the default here) keeps every committed call
+  across a killed process; only a power cut may lose the last few. ``?synchronous=full``
+  makes each commit survive that too, at the price of an fsync per commit.
+* **BEGIN IMMEDIATE** for every read-modify-write: the write lock is taken before the read,
+  so two writers can never both read the old state (a DEFERRED transaction would read, then
+  fail to upgrade with "database is locked" half-way through).
+* **Our own busy wait**: SQLite's built-in busy handler sleeps in steps of 1 to 100 ms; a
+  write here holds the lock for tens of microseconds, so we retry after a short random
+  pause (50 us, doubling up to 5 ms) until ``?timeout=`` (seconds, default 10) runs out,
+  then raise :class:`~sharedstate.errors.StoreTimeoutError`.
+* **A connection per process and thread**, opened lazily and again after ``fork``: the
+  SQLite docs forbid carrying an open connection across ``fork()`` (howtocorrupt §2.7).
+* **Schema creation that is safe when hundreds of processes start at once**: ``CREATE
+  TABLE IF NOT EXISTS`` inside ``BEGIN IMMEDIATE``, under the same busy wait (diskcache's
+  "database is locked" at start-up, FIELD-NOTES.md).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from ..errors import (
+    BackendUnavailableError,
+    CorruptStoreError,
+    InvalidURLError,
+    SharedStateError,
+    StoreTimeoutError,
+)
+from .base import UNKNOWN, Backend, Change, PerProcess, Record
+
+T = TypeVar("T")
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS sharedstate_records ("
+    " key TEXT PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS sharedstate_counters ("
+    " key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+)
+
+_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (the low byte of extended codes)
+_FIRST_PAUSE = 0.00005
+_LONGEST_PAUSE = 0.005
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _BUSY_CODES
+    message = str(exc)
+    return "locked" in message or "busy" in message
+
+
+def database_path(url: str) -> str:
+    """The file path of a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL."""
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise InvalidURLError(
+            f"sqlite URL {url!r} has a host part ({parts.netloc!r}); write sqlite:///relative.db "
+            "or sqlite:////absolute/path.db"
+        )
+    path = unquote(parts.path)[1:]  # the third slash separates the empty host from the path
+    if not path or path.endswith("/"):
+        raise InvalidURLError(f"sqlite URL {url!r} names no file; e.g. sqlite:///state.db")
+    if path == ":memory:":
+        raise InvalidURLError(
+            "sqlite:///:memory: would give each connection its own empty database; use memory://"
+        )
+    return path
+
+
+class SQLiteBackend(Backend):
+    """Records and counters in two tables of one SQLite file."""
+
+    schemes = ("sqlite",)
+    parameters: ClassVar[frozenset[str]] = frozenset({"timeout", "synchronous"})
+    locks_for_update = True
+
+    def __init__(self, url: str, options: dict[str, str]) -> None:
+        super().__init__(url, options)
+        self.path = database_path(url)
+        try:
+            self.timeout = float(options.get("timeout", "10"))
+        except ValueError:
+            raise InvalidURLError(f"?timeout= must be a number of seconds, not {options['timeout']!r}") from None
+        synchronous = options.get("synchronous", "normal").upper()
+        if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise InvalidURLError(f"?synchronous= must be off, normal, full or extra, not {synchronous.lower()!r}")
+        self.synchronous = synchronous
+        self._connections: PerProcess[sqlite3.Connection] = PerProcess(self._connect)
+        self._schema_ready_in: int | None = None
+        self._schema_lock = threading.Lock()
+
+    # -- connections ---------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            os.makedirs(directory, exist_ok=True)
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves; timeout=0: we run
+            # our own, finer busy wait (see the module docstring).
+            connection = sqlite3.connect(
+                self.path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendUnavailableError(
+                f"cannot open the SQLite database {self.path!r}: {exc}"
+            ) from exc
+        try:
+            self._retrying(lambda: connection.execute("PRAGMA journal_mode=WAL").fetchone())
+            connection.execute(f"PRAGMA synchronous={self.synchronous}")
+            if self._schema_ready_in != os.getpid():
+                with self._schema_lock:
+                    self._retrying(lambda: self._create_schema(connection))
+                    self._schema_ready_in = os.getpid()
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    @staticmethod
+    def _create_schema(connection: sqlite3.Connection) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in SCHEMA:
+                connection.execute(statement)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    def _retrying(self, work: Callable[[], T]) -> T:
+        """Runs ``work``, waiting out a locked database; translates driver errors."""
+        deadline: float | None = None
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                return work()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise self._translate(exc) from exc
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.timeout
+                elif now >= deadline:
+                    raise StoreTimeoutError(
+                        f"the SQLite database {self.path!r} stayed locked by other writers for "
+                        f"more than {self.timeout:g} s (raise it with ?timeout=)"
+                    ) from exc
+                time.sleep(random.uniform(pause / 2, pause))
+                pause = min(pause * 2, _LONGEST_PAUSE)
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+
+    def _translate(self, exc: sqlite3.Error) -> SharedStateError:
+        message = str(exc)
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "not a database" in message or "malformed" in message or "corrupt" in message
+        ):
+            return CorruptStoreError(
+                f"the SQLite file {self.path!r} is damaged or is not a SQLite database ({message}); "
+                "restore it from a backup or point the URL at another file"
+            )
+        if "readonly" in message or "unable to open" in message or "disk I/O" in message:
+            return BackendUnavailableError(f"cannot write the SQLite database {self.path!r}: {message}")
+        return BackendUnavailableError(f"SQLite error on {self.path!r}: {message}")
+
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        connection = self._connections.get()
+        return self._retrying(lambda: work(connection))
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        """One autocommit statement; returns the number of rows it changed. The first try
+        runs without the retry machinery: this is the hot path of every call."""
+        connection = self._connections.get()
+        try:
+            return connection.execute(sql, params).rowcount
+        except sqlite3.Error:
+            return self._retrying(lambda: connection.execute(sql, params).rowcount)
+
+    # -- records -------------------------------------------------------------------------
+    def load(self, key: str) -> Record | None:
+        row = self._run(
+            lambda c: c.execute(
+                "SELECT version, data FROM sharedstate_records WHERE key = ?", (key,)
+            ).fetchone()
+        )
+        return Record(row[0], row[1]) if row else None
+
+    def compare_and_set(
+        self, key: str, expected: int | None, data: bytes
+    ) -> tuple[bool, Record | None]:
+        # One statement, so one short implicit transaction: the cheapest write SQLite has.
+        if expected is None:
+            sql, params = (
+                "INSERT INTO sharedstate_records (key, version, data) VALUES (?, 1, ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (key, data),
+            )
+        else:
+            sql, params = (
+                "UPDATE sharedstate_records SET version = version + 1, data = ? "
+                "WHERE key = ? AND version = ?",
+                (data, key, expected),
+            )
+        if self._write(sql, params) == 1:
+            return True, Record((expected or 0) + 1, data)
+        return False, self.load(key)
+
+    def update(self, key: str, change: Change, current: Any = UNKNOWN) -> Record | None:
+        def transaction(connection: sqlite3.Connection) -> Record | None:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                row = connection.execute(
+                    "SELECT version, data FROM sharedstate_records WHERE key = ?", (key,)
+                ).fetchone()
+                record = Record(row[0], row[1]) if row else None
+                data = change(record)
+                if data is None:
+                    connection.execute("COMMIT")
+                    return record
+                if record is None:
+                    connection.execute(
+                        "INSERT INTO sharedstate_records (key, version, data) VALUES (?, 1, ?)",
+                        (key, data),
+                    )
+                else:
+                    connection.execute(
+                        "UPDATE sharedstate_records SET version = ?, data = ? WHERE key = ?",
+                        (record.version + 1, data, key),
+                    )
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            return Record((record.version if record else 0) + 1, data)
+
+        return self._run(transaction)
+
+    def delete(self, key: str) -> bool:
+        def remove(connection: sqlite3.Connection) -> bool:
+            first = connection.execute("DELETE FROM sharedstate_records WHERE key = ?", (key,))
+            second = connection.execute("DELETE FROM sharedstate_counters WHERE key = ?", (key,))
+            return first.rowcount + second.rowcount > 0
+
+        return self._run(remove)
+
+    def keys(self, prefix: str) -> Iterable[str]:
+        rows = self._run(
+            lambda c: c.execute(
+                "SELECT key FROM sharedstate_records WHERE substr(key, 1, ?) = ? "
+                "UNION SELECT key FROM sharedstate_counters WHERE substr(key, 1, ?) = ? ORDER BY 1",
+                (len(prefix), prefix, len(prefix), prefix),
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    # -- counters ------------------------------------------------------------------------
+    def counter_add(self, key: str, delta: int) -> int:
+        connection = self._connections.get()
+        try:  # the hot path: an existing counter, one statement, no retry machinery
+            row = connection.execute(
+                "UPDATE sharedstate_counters SET value = value + ? WHERE key = ? RETURNING value",
+                (delta, key),
+            ).fetchone()
+        except sqlite3.Error:
+            row = None
+        if row is None:
+            row = self._run(
+                lambda c: c.execute(
+                    "INSERT INTO sharedstate_counters (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                    "DO UPDATE SET value = value + excluded.value RETURNING value",
+                    (key, delta),
+                ).fetchone()
+            )
+        return int(row[0])
+
+    def counter_get(self, key: str) -> int:
+        row = self._run(
+            lambda c: c.execute(
+                "SELECT value FROM sharedstate_counters WHERE key = ?", (key,)
+            ).fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def counter_set(self, key: str, value: int) -> None:
+        self._run(
+            lambda c: c.execute(
+                "INSERT INTO sharedstate_counters (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        )
+
+    def close(self) -> None:
+        for connection in self._connections.drain():
+            try:
+                connection.close()
+            except sqlite3.Error:
+                pass

@@ -1,0 +1,366 @@
+"""How state becomes bytes in a store, and back.
+
+Two codecs:
+
+* :class:`JSONCodec` (the default) stores the Python types people keep in such objects
+  (dict with any hashable keys, list, tuple, set, frozenset, str, int, float, bool, None,
+  datetime, date, time, timedelta, Decimal, UUID, bytes, Enum members and dataclasses) as
+  JSON, tagging the types JSON lacks so that a tuple comes back a tuple and ``{1: "a"}`` keeps
+  its int key. Reading JSON can never run code, which is why it is the default.
+* :class:`SignedPickleCodec` stores anything pickle can, but only with a secret key: each
+  entry carries an HMAC-SHA256 of its bytes, checked in constant time *before* unpickling,
+  so a store writer without the key cannot make a reader run code (the diskcache CVE in
+  FIELD-NOTES.md came from unpickling by default).
+
+Both raise :class:`~sharedstate.errors.SerializationError` with the path of the value they
+cannot store, so the message can name the attribute; nothing is stored in that case.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import hmac
+import importlib
+import json
+import pickle
+import uuid
+from decimal import Decimal
+from typing import Any, Protocol
+
+from .errors import ConfigurationError, CorruptStoreError, SerializationError, SignatureError
+
+TAG = "__t"  # key marking a tagged value in JSON; user dicts holding it are escaped
+PICKLE_MAGIC = b"SSP1"
+_MAC_SIZE = hashlib.sha256().digest_size
+
+
+class Codec(Protocol):
+    """Turns values into bytes and back; ``dump_object`` writes a shared object's record."""
+
+    name: str
+
+    def dumps(self, value: Any) -> bytes: ...
+
+    def loads(self, data: bytes) -> Any: ...
+
+    def dump_object(self, class_path: str, state: dict[str, Any], hold: list[Any] | None) -> bytes: ...
+
+
+class _Unencodable(Exception):
+    """Internal: a value the codec cannot store (the public error is built from it)."""
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _import_class(path: str) -> type:
+    module_name, _, qualname = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise CorruptStoreError(f"stored value refers to class {path!r}, which cannot be imported") from exc
+    if not isinstance(target, type):
+        raise CorruptStoreError(f"stored value refers to {path!r}, which is not a class")
+    return target
+
+
+def _sort_if_possible(items: list[Any]) -> list[Any]:
+    """Sets are written in a stable order where their members sort, so an unchanged set
+    encodes to the same bytes (and an unchanged state is not rewritten)."""
+    try:
+        return sorted(items)
+    except TypeError:
+        return items
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _to_json(value: Any) -> Any:
+    """Converts a value to plain JSON types, tagging what JSON cannot say by itself."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list:
+        return [item if type(item) in _SCALARS else _to_json(item) for item in value]
+    if kind is dict:
+        if TAG not in value and all(type(key) is str for key in value):
+            return {
+                key: item if type(item) in _SCALARS else _to_json(item)
+                for key, item in value.items()
+            }
+        return {TAG: "dict", "v": [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+    if kind is tuple:
+        return {TAG: "tuple", "v": [_to_json(item) for item in value]}
+    if kind is set or kind is frozenset:
+        items = _sort_if_possible(list(value))
+        return {TAG: kind.__name__, "v": [_to_json(item) for item in items]}
+    if isinstance(value, enum.Enum):
+        return {TAG: "enum", "c": _class_path(kind), "v": _to_json(value.value)}
+    if kind is dt.datetime:
+        return {TAG: "datetime", "v": value.isoformat()}
+    if kind is dt.date:
+        return {TAG: "date", "v": value.isoformat()}
+    if kind is dt.time:
+        return {TAG: "time", "v": value.isoformat()}
+    if kind is dt.timedelta:
+        return {TAG: "timedelta", "v": [value.days, value.seconds, value.microseconds]}
+    if kind is Decimal:
+        return {TAG: "decimal", "v": str(value)}
+    if kind is uuid.UUID:
+        return {TAG: "uuid", "v": str(value)}
+    if kind is bytes:
+        return {TAG: "bytes", "v": base64.b64encode(value).decode("ascii")}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {TAG: "dataclass", "c": _class_path(kind), "v": fields}
+    raise _Unencodable(value)
+
+
+def _from_tagged(obj: dict[str, Any]) -> Any:
+    """``object_hook`` for json.loads: rebuilds the tagged values."""
+    tag = obj.get(TAG)
+    if tag is None:
+        return obj
+    payload = obj.get("v")
+    try:
+        if tag == "tuple":
+            return tuple(payload)
+        if tag == "set":
+            return set(payload)
+        if tag == "frozenset":
+            return frozenset(payload)
+        if tag == "dict":
+            return {_hashable(k): v for k, v in payload}
+        if tag == "datetime":
+            return dt.datetime.fromisoformat(payload)
+        if tag == "date":
+            return dt.date.fromisoformat(payload)
+        if tag == "time":
+            return dt.time.fromisoformat(payload)
+        if tag == "timedelta":
+            return dt.timedelta(days=payload[0], seconds=payload[1], microseconds=payload[2])
+        if tag == "decimal":
+            return Decimal(payload)
+        if tag == "uuid":
+            return uuid.UUID(payload)
+        if tag == "bytes":
+            return base64.b64decode(payload)
+        if tag == "enum":
+            cls = _import_class(obj["c"])
+            if not issubclass(cls, enum.Enum):
+                raise CorruptStoreError(f"{obj['c']!r} is stored as an Enum but is not one")
+            return cls(payload)
+        if tag == "dataclass":
+            cls = _import_class(obj["c"])
+            if not dataclasses.is_dataclass(cls):
+                raise CorruptStoreError(f"{obj['c']!r} is stored as a dataclass but is not one")
+            # Built without calling __init__/__post_init__: restoring state must not run
+            # the user's constructor logic (nor accept fields the class does not declare).
+            instance = cls.__new__(cls)
+            names = {f.name for f in dataclasses.fields(cls)}
+            for name, item in payload.items():
+                if name not in names:
+                    raise CorruptStoreError(f"dataclass {obj['c']!r} has no field {name!r}")
+                object.__setattr__(instance, name, item)
+            return instance
+    except CorruptStoreError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        raise CorruptStoreError(f"stored {tag} value is malformed: {exc}") from exc
+    raise CorruptStoreError(f"stored value has an unknown type tag {tag!r}")
+
+
+def _hashable(key: Any) -> Any:
+    """JSON has no tuple: a list that came back as a dict key was a tuple key."""
+    if isinstance(key, list):
+        return tuple(_hashable(k) for k in key)
+    return key
+
+
+def find_unencodable(value: Any, to_plain: Any = _to_json) -> tuple[list[Any], Any] | None:
+    """Returns (path, value) of the first value the codec cannot store, or None.
+
+    Walked only after encoding failed, so the fast path pays nothing for error messages.
+    """
+    try:
+        to_plain(value)
+        return None
+    except _Unencodable:
+        pass
+    if isinstance(value, dict):
+        children: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        children = list(enumerate(value))
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        children = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    else:
+        return [], value
+    for key, child in children:
+        if isinstance(value, dict):
+            found = find_unencodable(key, to_plain)
+            if found is not None:
+                return [key, *found[0]], found[1]
+        found = find_unencodable(child, to_plain)
+        if found is not None:
+            return [key, *found[0]], found[1]
+    return [], value
+
+
+# Made once: json.dumps/json.loads with options build a new encoder/decoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_DECODER = json.JSONDecoder(object_hook=_from_tagged)
+
+
+class JSONCodec:
+    """The default codec: JSON with type tags; decoding never runs code."""
+
+    name = "json"
+
+    def __init__(self) -> None:
+        self._headers: dict[str, bytes] = {}
+
+    def dump_object(self, class_path: str, state: dict[str, Any], hold: list[Any] | None) -> bytes:
+        """``{"c": class_path, "h": hold, "s": state}`` as bytes; only the state is walked
+        (the rest is a header made once per class), since this runs on every call."""
+        if hold is not None:
+            return self.dumps({"c": class_path, "h": hold, "s": state})
+        header = self._headers.get(class_path)
+        if header is None:
+            header = b'{"c":' + _ENCODER.encode(class_path).encode("utf-8") + b',"s":'
+            self._headers[class_path] = header
+        try:
+            body = _ENCODER.encode(_to_json(state)).encode("utf-8")
+        except _Unencodable:
+            return self.dumps({"c": class_path, "s": state})  # raises, naming the path
+        return header + body + b"}"
+
+    def dumps(self, value: Any) -> bytes:
+        try:
+            plain = _to_json(value)
+        except _Unencodable:
+            path, bad = find_unencodable(value) or ([], value)
+            raise _serialization_error(self.name, path, bad) from None
+        except RecursionError:
+            raise SerializationError("state is too deeply nested (or refers to itself)") from None
+        return _ENCODER.encode(plain).encode("utf-8")
+
+    def loads(self, data: bytes) -> Any:
+        if data.startswith(PICKLE_MAGIC):
+            raise ConfigurationError(
+                "this entry was written with the pickle codec; connect with "
+                "codec='pickle' and the same secret_key to read it"
+            )
+        try:
+            return _DECODER.decode(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptStoreError(f"stored entry is not valid JSON: {exc}") from exc
+
+
+class SignedPickleCodec:
+    """Pickle, signed with a secret key; an entry with a bad signature is never unpickled.
+
+    It also reads entries written by the JSON codec, so a store can move to pickle later.
+    """
+
+    name = "pickle"
+
+    def __init__(self, secret_key: bytes | str) -> None:
+        if isinstance(secret_key, str):
+            secret_key = secret_key.encode("utf-8")
+        if not secret_key:
+            raise ConfigurationError("the pickle codec needs a non-empty secret_key")
+        self._key = secret_key
+
+    def __repr__(self) -> str:  # never show the key
+        return "SignedPickleCodec(secret_key=***)"
+
+    def dump_object(self, class_path: str, state: dict[str, Any], hold: list[Any] | None) -> bytes:
+        envelope: dict[str, Any] = {"c": class_path, "s": state}
+        if hold is not None:
+            envelope["h"] = hold
+        return self.dumps(envelope)
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()
+
+    def dumps(self, value: Any) -> bytes:
+        try:
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # pickle raises several types (PicklingError, TypeError, ...)
+            path, bad = _find_unpicklable(value)
+            raise _serialization_error(self.name, path, bad, exc) from exc
+        return PICKLE_MAGIC + self._mac(payload) + payload
+
+    def loads(self, data: bytes) -> Any:
+        if not data.startswith(PICKLE_MAGIC):
+            return JSONCodec().loads(data)
+        mac = data[len(PICKLE_MAGIC) : len(PICKLE_MAGIC) + _MAC_SIZE]
+        payload = data[len(PICKLE_MAGIC) + _MAC_SIZE :]
+        if len(mac) != _MAC_SIZE or not hmac.compare_digest(mac, self._mac(payload)):
+            raise SignatureError(
+                "a pickle entry's signature does not match the secret key: refused, not unpickled "
+                "(tampered entry, or a different key)"
+            )
+        try:
+            return pickle.loads(payload)
+        except Exception as exc:
+            raise CorruptStoreError(f"signed pickle entry cannot be unpickled: {exc}") from exc
+
+
+def _find_unpicklable(value: Any) -> tuple[list[Any], Any]:
+    def probe(item: Any) -> bool:
+        try:
+            pickle.dumps(item)
+            return True
+        except Exception:
+            return False
+
+    path: list[Any] = []
+    while True:
+        if isinstance(value, dict):
+            children = list(value.items())
+        elif isinstance(value, (list, tuple)):
+            children = list(enumerate(value))
+        else:
+            return path, value
+        for key, child in children:
+            if not probe(child):
+                path.append(key)
+                value = child
+                break
+        else:
+            return path, value
+
+
+def _serialization_error(
+    codec: str, path: list[Any], bad: Any, cause: BaseException | None = None
+) -> SerializationError:
+    where = "".join(f"[{p!r}]" for p in path)
+    detail = f" ({cause})" if cause is not None else ""
+    error = SerializationError(
+        f"the {codec} codec cannot store a value of type {type(bad).__name__} at {where or 'top level'}{detail}"
+    )
+    error.path = path  # type: ignore[attr-defined]
+    return error
+
+
+def make_codec(name: str | None, secret_key: bytes | str | None) -> Codec:
+    """The codec for ``connect(..., codec=..., secret_key=...)``."""
+    if name in (None, "json"):
+        return JSONCodec()
+    if name == "pickle":
+        if not secret_key:
+            raise ConfigurationError(
+                "codec='pickle' needs secret_key=...: unsigned pickles from a store could run "
+                "arbitrary code when read"
+            )
+        return SignedPickleCodec(secret_key)
+    raise ConfigurationError(f"unknown codec {name!r}: use 'json' (default) or 'pickle'")

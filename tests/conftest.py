@@ -1,0 +1,74 @@
+"""Shared fixtures: a ``store_url`` fixture parametrized over every backend.
+
+The conformance suite (test_conformance.py, test_concurrency.py, test_faults.py) runs once
+per backend URL. ``tests/servers.py`` adds the server backends (Redis, PostgreSQL,
+memcached, manager) when their servers can be found or started.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import sharedstate
+
+from . import servers
+
+#: backend name -> function(tmp_path_factory) -> base URL (no query string)
+LOCAL_BACKENDS: dict[str, Callable[[pytest.TempPathFactory], str]] = {
+    "memory": lambda factory: "memory://",
+    "sqlite": lambda factory: f"sqlite:///{factory.mktemp('sqlite')}/state.db",
+}
+
+#: backends whose store is shared by every process of the machine (memory:// is not)
+MULTIPROCESS = {"sqlite", *servers.SERVER_BACKENDS}
+
+
+def _backend_names() -> list[str]:
+    names = [*LOCAL_BACKENDS, *servers.SERVER_BACKENDS]
+    wanted = os.environ.get("SHAREDSTATE_BACKENDS")
+    if wanted:
+        names = [n for n in names if n in wanted.split(",")]
+    return names
+
+
+@pytest.fixture(scope="session", params=_backend_names())
+def backend_base_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The base URL of one backend, for the whole session."""
+    name = request.param
+    if name in LOCAL_BACKENDS:
+        return LOCAL_BACKENDS[name](tmp_path_factory)
+    return request.getfixturevalue(servers.SERVER_BACKENDS[name])
+
+
+@pytest.fixture
+def backend_name(backend_base_url: str) -> str:
+    return backend_base_url.split("://")[0]
+
+
+def with_prefix(url: str, prefix: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}prefix={prefix}"
+
+
+@pytest.fixture
+def store_url(backend_base_url: str) -> str:
+    """A URL of the backend under test, with a prefix of its own, so tests never see
+    each other's names."""
+    return with_prefix(backend_base_url, f"t{uuid.uuid4().hex[:12]}-")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[sharedstate.Store]:
+    with sharedstate.connect(store_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def multiprocess_url(store_url: str, backend_name: str) -> str:
+    """A URL shared by every process of the machine (skips memory://, which is not)."""
+    if backend_name not in MULTIPROCESS:
+        pytest.skip("memory:// is one process only")
+    return store_url
