@@ -35,13 +35,22 @@ def _backend_names() -> list[str]:
     return names
 
 
-@pytest.fixture(scope="session", params=_backend_names())
-def backend_base_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The base URL of one backend, for the whole session."""
-    name = request.param
+def _base_url(name: str, request: pytest.FixtureRequest) -> str:
     if name in LOCAL_BACKENDS:
-        return LOCAL_BACKENDS[name](tmp_path_factory)
+        return LOCAL_BACKENDS[name](request.getfixturevalue("tmp_path_factory"))
     return request.getfixturevalue(servers.SERVER_BACKENDS[name])
+
+
+@pytest.fixture(scope="session", params=_backend_names())
+def backend_base_url(request: pytest.FixtureRequest) -> str:
+    """The base URL of one backend, for the whole session."""
+    return _base_url(request.param, request)
+
+
+@pytest.fixture(scope="session", params=[n for n in _backend_names() if n in MULTIPROCESS])
+def multiprocess_base_url(request: pytest.FixtureRequest) -> str:
+    """The base URL of a backend that every process of the machine shares."""
+    return _base_url(request.param, request)
 
 
 @pytest.fixture
@@ -67,8 +76,6 @@ def store(store_url: str) -> Iterator[sharedstate.Store]:
 
 
 @pytest.fixture
-def multiprocess_url(store_url: str, backend_name: str) -> str:
-    """A URL shared by every process of the machine (skips memory://, which is not)."""
-    if backend_name not in MULTIPROCESS:
-        pytest.skip("memory:// is one process only")
-    return store_url
+def multiprocess_url(multiprocess_base_url: str) -> str:
+    """Like ``store_url``, over the backends shared by processes (not memory://)."""
+    return with_prefix(multiprocess_base_url, f"t{uuid.uuid4().hex[:12]}-")

@@ -214,9 +214,25 @@ def find_unencodable(value: Any, to_plain: Any = _to_json) -> tuple[list[Any], A
     return [], value
 
 
-# Made once: json.dumps/json.loads with options build a new encoder/decoder on every call.
+# Made once: json.dumps/json.loads (and JSONEncoder.encode) build a new encoder or decoder
+# on every call, which costs more than encoding a small state. The C encoder, made once,
+# is what JSONEncoder uses inside; where it is missing, JSONEncoder is the fallback.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _DECODER = json.JSONDecoder(object_hook=_from_tagged)
+_C_ENCODER = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, None, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    if getattr(json.encoder, "c_make_encoder", None) is not None
+    else None
+)
+
+
+def _encode_plain(value: Any) -> bytes:
+    """Plain JSON types (as ``_to_json`` returns them) to compact UTF-8 JSON."""
+    if _C_ENCODER is not None:
+        return "".join(_C_ENCODER(value, 0)).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 class JSONCodec:
@@ -234,11 +250,11 @@ class JSONCodec:
             return self.dumps({"c": class_path, "h": hold, "s": state})
         header = self._headers.get(class_path)
         if header is None:
-            header = b'{"c":' + _ENCODER.encode(class_path).encode("utf-8") + b',"s":'
+            header = b'{"c":' + _encode_plain(class_path) + b',"s":'
             self._headers[class_path] = header
         try:
-            body = _ENCODER.encode(_to_json(state)).encode("utf-8")
-        except _Unencodable:
+            body = _encode_plain(_to_json(state))
+        except (_Unencodable, RecursionError):
             return self.dumps({"c": class_path, "s": state})  # raises, naming the path
         return header + body + b"}"
 
@@ -250,7 +266,7 @@ class JSONCodec:
             raise _serialization_error(self.name, path, bad) from None
         except RecursionError:
             raise SerializationError("state is too deeply nested (or refers to itself)") from None
-        return _ENCODER.encode(plain).encode("utf-8")
+        return _encode_plain(plain)
 
     def loads(self, data: bytes) -> Any:
         if data.startswith(PICKLE_MAGIC):

@@ -26,14 +26,17 @@ MAX_BATCH = 256
 class Call:
     """One queued call: what to run, and (once done) its result or exception."""
 
-    __slots__ = ("payload", "context", "result", "error", "done")
+    __slots__ = ("payload", "context", "result", "error", "done", "promoted", "wakeup")
 
     def __init__(self, payload: Any) -> None:
         self.payload = payload
-        self.context = contextvars.copy_context()
+        #: the caller's context, taken only when another thread may run the call
+        self.context: contextvars.Context | None = None
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
+        self.promoted = False  # told to become the combiner
+        self.wakeup: threading.Lock | None = None  # held while its thread sleeps
 
     def outcome(self) -> Any:
         if self.error is not None:
@@ -42,49 +45,40 @@ class Call:
 
 
 class Combiner:
-    """Serializes calls on one name within a process, applying queued calls in batches."""
+    """Serializes calls on one name within a process, applying queued calls in batches.
+
+    Each waiting thread sleeps on a lock of its own and is woken exactly once: when its
+    call is done, or when it is promoted to combine the calls queued behind the last batch.
+    (A shared condition's ``notify_all`` would wake every waiter for every batch.)
+    """
 
     def __init__(self, execute: Callable[[list[Call]], None]) -> None:
         self._execute = execute
         self._lock = threading.Lock()
-        self._condition = threading.Condition(self._lock)
         self._queue: list[Call] = []
         self._busy = False
-        self._waiting = 0
 
     def submit(self, payload: Any) -> Any:
         call = Call(payload)
-        lock = self._lock
-        with lock:  # the plain lock: entering a Condition costs a Python-level call
-            if not self._busy:
-                self._busy = True
-                batch = [call]
-            else:
+        with self._lock:
+            if self._busy:
+                call.context = contextvars.copy_context()
+                call.wakeup = threading.Lock()
+                call.wakeup.acquire()
                 self._queue.append(call)
-                batch = self._wait_for_turn(call)
-        while batch is not None:
-            self._run_batch(batch, call)
+            else:
+                self._busy = True
+        if call.wakeup is not None:
+            call.wakeup.acquire()  # sleeps until done or promoted
             if call.done:
                 return call.outcome()
-            with lock:
-                batch = self._wait_for_turn(call)
+            with self._lock:
+                batch = [call, *self._queue[: MAX_BATCH - 1]]
+                del self._queue[: MAX_BATCH - 1]
+        else:
+            batch = [call]
+        self._run_batch(batch, call)
         return call.outcome()
-
-    def _wait_for_turn(self, call: Call) -> list[Call] | None:
-        """With the lock held: waits until ``call`` is done (None) or this thread may
-        combine (the batch to run, which includes ``call``)."""
-        self._waiting += 1
-        try:
-            while self._busy and not call.done:
-                self._condition.wait()
-        finally:
-            self._waiting -= 1
-        if call.done:
-            return None
-        self._busy = True
-        batch = self._queue[:MAX_BATCH]
-        del self._queue[:MAX_BATCH]
-        return batch
 
     def _run_batch(self, batch: list[Call], own: Call) -> None:
         try:
@@ -99,12 +93,19 @@ class Combiner:
             # KeyboardInterrupt or the like in the combiner: hand the others back.
             with self._lock:
                 self._queue[:0] = [c for c in batch if not c.done and c is not own]
-                self._release()
+            self._finish(batch)
             raise
-        with self._lock:
-            self._release()
+        self._finish(batch)
 
-    def _release(self) -> None:
-        self._busy = False
-        if self._waiting:
-            self._condition.notify_all()
+    def _finish(self, finished: list[Call]) -> None:
+        for other in finished:
+            if other.wakeup is not None and other.done:
+                other.wakeup.release()
+        with self._lock:
+            if self._queue:
+                successor = self._queue.pop(0)
+                successor.promoted = True
+                assert successor.wakeup is not None
+                successor.wakeup.release()  # it stays busy: the role passes on
+            else:
+                self._busy = False

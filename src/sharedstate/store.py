@@ -59,6 +59,8 @@ T = TypeVar("T")
 OBJECT, COUNTER, LEASE = "o:", "c:", "l:"
 STORE_PARAMETERS = frozenset({"prefix", "codec"})
 DEFAULT_TIMEOUT = 10.0
+#: after a conflict, how many calls on the key go straight to a locking backend's update
+CONTENDED_CALLS = 64
 
 
 class _Held(Exception):
@@ -214,6 +216,7 @@ class Store:
         self.backend: Backend = open_backend(url, options)
         self._specs: dict[str, ObjectSpec] = {}
         self._cache: dict[str, Record] = {}
+        self._contended: dict[str, int] = {}
         #: key -> (record, the instance whose state it is), see ``_run_calls``
         self._instances: dict[str, tuple[Record, Any]] = {}
         self._forget_threads()
@@ -380,7 +383,11 @@ class Store:
                         if isinstance(method, str)
                         else functools.partial(method, instance)
                     )
-                    call.result = call.context.run(target, *args, **kwargs)
+                    context = call.context
+                    if context is None:
+                        call.result = target(*args, **kwargs)
+                    else:  # run for another thread: in that thread's context
+                        call.result = context.run(target, *args, **kwargs)
                     call.error = None
                     last_good = self._encode(spec, instance)
                 except Exception as exc:  # the call changes nothing; its error goes to its caller
@@ -470,11 +477,27 @@ class Store:
                 pause = min(pause * 2, 0.05)
 
     def _attempt(self, key: str, change: Callable[[Record | None], bytes | None]) -> Record | None:
+        """One try: the cached record's compare-and-set (one round trip) when the cache is
+        likely current, else the backend's ``update``.
+
+        On a backend that locks for updates (SQLite), a failed compare-and-set still cost a
+        write-lock round; so after a conflict the next calls on that key go straight to the
+        locked update, until a stretch of them shows no other writer (see ``_contended``).
+        """
         backend = self.backend
         cached = self._cache.get(key)
         current: Any = UNKNOWN
+        if cached is not None and backend.locks_for_update:
+            streak = self._contended.get(key, 0)
+            if streak:  # the compare-and-set would likely fail: go to the locked update
+                self._contended[key] = streak - 1
+                cached = None
         if cached is not None:
-            data = change(cached)
+            try:
+                data = change(cached)
+            except _Held:  # a hold seen in the cache may be over: read the store itself
+                data, cached = None, None
+        if cached is not None:
             if data is None:
                 current = backend.load(key)
                 if current is not None and current.version == cached.version:
@@ -484,8 +507,14 @@ class Store:
                 if ok:
                     self._cache[key] = current
                     return current
+            if backend.locks_for_update:
+                self._contended[key] = CONTENDED_CALLS
             self._note_loaded(key, current)
+        before = self._cache.get(key)
         record = backend.update(key, change, current)
+        if before is not None and record is not None and record.version == before.version + 1:
+            # nobody else wrote since our last look: the cache is worth trusting again
+            self._contended.pop(key, None)
         self._note_loaded(key, record)
         return record
 
@@ -617,6 +646,10 @@ class Counter:
     def _run_incrs(self, batch: list[Call]) -> None:
         """One native add for the whole batch; each call gets the value it would have
         seen had the batch's calls run one after another, in queue order."""
+        if len(batch) == 1:
+            call = batch[0]
+            call.result, call.done = self.store.backend.counter_add(self.key, call.payload), True
+            return
         total = sum(call.payload for call in batch)
         running = self.store.backend.counter_add(self.key, total) - total
         for call in batch:

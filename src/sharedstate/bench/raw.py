@@ -27,8 +27,9 @@ RAW_OPERATIONS: dict[str, str] = {
 class RawOperations:
     """Hand-written equivalents of sharedstate's operations, for one thread.
 
-    ``name`` is unique to the benchmark run (a key or row name the raw code may use);
-    ``setup`` runs once, in the parent process, before any worker starts.
+    ``name`` is unique to the benchmark run. Every operation acts on one integer stored
+    under that name (a row, a key), so ``read`` tells the harness whether the calls
+    counted exactly. ``setup`` runs once, in the parent process, before any worker starts.
     """
 
     def __init__(self, url: str, name: str) -> None:
@@ -37,6 +38,10 @@ class RawOperations:
 
     def setup(self) -> None:
         """Create the key/row/table the raw operations use, starting from 0."""
+
+    def read(self) -> int:
+        """The integer's current value."""
+        raise NotImplementedError
 
     def object_call(self) -> int:
         """The seed's ``self.param += 1; return self.param`` as a hand-written atomic
