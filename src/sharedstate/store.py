@@ -362,9 +362,25 @@ class Store:
         When the record is the one this process wrote last, the instance that produced it
         is used again instead of decoding the record, unless something outside may hold a
         reference into it: only calls whose arguments and result are immutable scalars
-        leave the instance reusable.
+        leave the instance reusable. In the common case (that record is still cached and
+        the key is not contended) the batch goes straight to one compare-and-set.
         """
         key = spec.key
+        reused = self._instances.pop(key, None)
+        if reused is not None and self._cache.get(key) is reused[0] and not self._contended.get(key):
+            record, instance = reused
+            data, instance = self._apply_batch(spec, batch, instance, record.data)
+            if data is not None:
+                ok, current = self.backend.compare_and_set(key, record.version, data)
+                if ok:
+                    self._cache[key] = current
+                    self._finish_batch(key, batch, current, instance)
+                    return
+                if self.backend.locks_for_update:
+                    self._contended[key] = CONTENDED_CALLS
+                self._note_loaded(key, current)
+            # else: a read-only batch on a cached state must be validated: the slow path
+
         final: list[Any] = [None]
 
         def change(record: Record | None) -> bytes | None:
@@ -374,31 +390,40 @@ class Store:
             else:
                 instance = self._instance_from(spec, record, check_hold=True)
             before = record.data if record is not None and record.data else None
-            last_good = before if before is not None else self._encode(spec, instance)
-            for call in batch:
-                method, args, kwargs = call.payload
-                try:
-                    target = (
-                        getattr(instance, method)
-                        if isinstance(method, str)
-                        else functools.partial(method, instance)
-                    )
-                    context = call.context
-                    if context is None:
-                        call.result = target(*args, **kwargs)
-                    else:  # run for another thread: in that thread's context
-                        call.result = context.run(target, *args, **kwargs)
-                    call.error = None
-                    last_good = self._encode(spec, instance)
-                except Exception as exc:  # the call changes nothing; its error goes to its caller
-                    call.result, call.error = None, exc
-                    instance = restore(spec.cls, self._decode(last_good)["s"])
-            final[0] = instance
-            return None if last_good == before else last_good
+            data, final[0] = self._apply_batch(spec, batch, instance, before)
+            return data
 
-        record = self._atomically(key, change, spec.name)
+        self._finish_batch(key, batch, self._atomically(key, change, spec.name), final[0])
+
+    def _apply_batch(
+        self, spec: ObjectSpec, batch: list[Call], instance: Any, before: bytes | None
+    ) -> tuple[bytes | None, Any]:
+        """Runs the calls in order on ``instance``; returns the new record data (None when
+        nothing changed) and the instance holding it. A call that raises is undone."""
+        last_good = before if before is not None else self._encode(spec, instance)
+        for call in batch:
+            method, args, kwargs = call.payload
+            try:
+                target = (
+                    getattr(instance, method)
+                    if isinstance(method, str)
+                    else functools.partial(method, instance)
+                )
+                context = call.context
+                if context is None:
+                    call.result = target(*args, **kwargs)
+                else:  # run for another thread: in that thread's context
+                    call.result = context.run(target, *args, **kwargs)
+                call.error = None
+                last_good = self._encode(spec, instance)
+            except Exception as exc:  # the call changes nothing; its error goes to its caller
+                call.result, call.error = None, exc
+                instance = restore(spec.cls, self._decode(last_good)["s"])
+        return (None if last_good == before else last_good), instance
+
+    def _finish_batch(self, key: str, batch: list[Call], record: Record | None, instance: Any) -> None:
         if record is not None and _detached(batch):
-            self._instances[key] = (record, final[0])
+            self._instances[key] = (record, instance)
         for call in batch:
             call.done = True
 

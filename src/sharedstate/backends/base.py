@@ -123,7 +123,7 @@ class Backend(ABC):
         """Set the counter to ``value``."""
 
     # -- lifecycle -----------------------------------------------------------------------
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: backends without connections keep it
         """Release this process's connections. Safe to call more than once."""
 
     def describe(self) -> str:
