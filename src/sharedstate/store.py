@@ -50,6 +50,7 @@ from .errors import (
     InvalidURLError,
     LeaseExpiredError,
     SerializationError,
+    SharedStateError,
     StateLostError,
     StoreTimeoutError,
 )
@@ -283,7 +284,10 @@ class Store:
             yield taken["instance"]
             data = self._encode(spec, taken["instance"])
         except BaseException:
-            self.backend.compare_and_set(spec.key, held.version, taken["release"])
+            try:  # release the hold; the block's own exception is the one to report
+                self.backend.compare_and_set(spec.key, held.version, taken["release"])
+            except SharedStateError:
+                pass  # the hold then ends with its ttl
             self._cache.pop(spec.key, None)
             raise
         ok, current = self.backend.compare_and_set(spec.key, held.version, data)
