@@ -142,5 +142,5 @@ def _explain(
     piece = shrink(part, model, budget, blocked=blocked)
     sentences = explain(piece, model, time.monotonic() + budget)
     if key is not None:
-        sentences[0] = f"Key {key!r}: {sentences[0]}"
+        sentences[0] = f"On key {key!r}: {sentences[0][0].lower()}{sentences[0][1:]}"
     return Violation(key, sorted(piece, key=lambda o: o.call), sentences)

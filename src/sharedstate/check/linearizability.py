@@ -8,6 +8,12 @@ The search is Wing & Gong's, with Lowe's improvements, as in Porcupine and Knoss
   the list; backtracking *unlifts* them, in O(1).
 * Memoization: ``(bitset of linearized operations, model state)`` pairs already
   explored are never explored again. The bitset is a Python int.
+* Lookahead: a model may give a *guard* for an operation that must still be
+  linearized: a quick test that the current state can still lead to what it
+  returned (a register read with no write left that could precede it must see the
+  current value; with only appends left, a prefix of it). Checked at each new level
+  for the earliest-returning guarded operation left, it cuts off orders the memo alone
+  would enumerate (all the orders of appends a later put overwrites).
 * Pure reads (an operation that never changes the state) that are legal now are
   linearized at once, with no branch point: if any linearization exists, one with
   the read first exists too (move it to the front; nothing after it sees a
@@ -30,6 +36,9 @@ from typing import Any
 from .history import INF, Operation
 from .models import ILLEGAL, UNKNOWN, Model, show
 
+#: how many of the earliest-returning guarded operations still to come test each level
+LOOKAHEAD = 3
+
 
 @dataclass
 class SearchResult:
@@ -49,11 +58,13 @@ def linearize(
     deadline: float = INF,
     explain: bool = False,
     compiled: list[tuple[Callable[[Any], Any], bool]] | None = None,
+    lookahead: bool = True,
 ) -> SearchResult:
     """Decide whether ``ops`` (one partition) is linearizable with respect to ``model``.
 
     With ``explain``, also records the deepest partial linearization and the states
     in which each operation was found illegal, for the words of a report.
+    ``lookahead=False`` turns the model's guards off.
     """
     n = len(ops)
     if n == 0:
@@ -62,6 +73,13 @@ def linearize(
         compiled = [model.compile(op) for op in ops]
     steps = [c[0] for c in compiled]
     pure = [c[1] for c in compiled]
+    # to say what an op would have returned, explain wants every op tried in every state
+    # it meets: lookahead=False then (affordable on small pieces only)
+    guards = (model.guards(ops) if lookahead else None) or []
+    gorder = sorted((i for i, g in enumerate(guards) if g is not None), key=lambda i: ops[i].end)
+    gprefix = [0]
+    for i in gorder:
+        gprefix.append(gprefix[-1] | 1 << i)
 
     # Node 2i is op i's call, 2i+1 its return; node 2n is the head. Calls sort before
     # returns at equal times: intervals are closed, so touching operations overlap.
@@ -125,6 +143,26 @@ def linearize(
                 node = nxt[node]
             if level:
                 continue
+            if gorder and not dead:
+                # Lookahead: the earliest-returning read still to come constrains
+                # this state (bisect for the first guarded op not yet linearized).
+                unlin = ~lin
+                lo, hi = 0, len(gorder)
+                while lo < hi:
+                    mid = (lo + hi + 1) >> 1
+                    if gprefix[mid] & unlin:
+                        hi = mid - 1
+                    else:
+                        lo = mid
+                checked = 0
+                while lo < len(gorder) and checked < LOOKAHEAD:
+                    i = gorder[lo]
+                    lo += 1
+                    if not lin & bits[i]:
+                        checked += 1
+                        if not guards[i](state, lin):
+                            dead = True
+                            break
         if not dead:
             if not entry & 1:
                 i = entry >> 1
@@ -337,10 +375,11 @@ def _check_unit_counter(
         hi = max([*done, *gets], key=lambda o: (o.result, -o.call))
         made = len(done) + len(pending)
         gaps = _first_gaps(by_value, initial, top, 5)
+        never = f" ({len(pending)} of them never returned)" if pending else ""
         text = (
-            f"{client(hi)}'s {hi.op}() returned {hi.result}, but only {made} increment(s) were "
-            f"made ({len(pending)} of them never returned), so the counter cannot have passed "
-            f"{initial + made}: {gap_count} number(s) were skipped, no call returned "
+            f"{client(hi)}'s {hi.op}() returned {hi.result}, but only {_n(made, 'increment')} "
+            f"were made{never}, so the counter cannot have passed {initial + made}: "
+            f"{_n(gap_count, 'number')} skipped, no call returned "
             f"{', '.join(map(str, gaps))}{' ...' if gap_count > len(gaps) else ''}."
         )
         failures.append(DirectVerdict(False, [hi], [text]))
@@ -355,6 +394,10 @@ def _check_unit_counter(
         first.stats = stats
         return first
     return DirectVerdict(True, stats=stats)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _first_gaps(by_value: dict[int, Any], initial: int, top: int, limit: int) -> list[int]:
@@ -439,9 +482,9 @@ def _match_gaps(
         if calls[k] > deadline:
             assert by is not None
             return DirectVerdict(False, [by], [
-                f"no call returned {v}, yet {client(by)}'s {by.op}() returned {by.result}; "
-                f"only {len(pending)} call(s) never returned and could have produced {v}, "
-                f"and not enough of them began before {client(by)}'s call finished."
+                f"No call returned {v}, yet {client(by)}'s {by.op}() returned {by.result}; "
+                f"of the {_n(len(pending), 'call')} that never returned (and so might have "
+                f"taken {v}), too few began before {client(by)}'s call had finished."
             ])
         k += 1
     return None
@@ -497,15 +540,36 @@ def _fails(ops: list[Operation], model: Model, deadline: float) -> bool | None:
     return linearize(ops, model, deadline).ok is False if ops else False
 
 
-def _timeless(ops: list[Operation]) -> list[Operation]:
-    """The same operations, all concurrent: is there any order at all, ignoring time?"""
+def _timeless(ops: list[Operation], keep: Operation | None = None) -> list[Operation]:
+    """The same operations, all concurrent. With ``keep``: every other operation becomes
+    optional with any result (as if it never returned), ``keep`` keeps its result."""
     from dataclasses import replace
 
-    return [replace(op, call=0.0, ret=None if op.pending else 1.0) for op in ops]
+    if keep is None:
+        return [replace(op, call=0.0, ret=None if op.pending else 1.0) for op in ops]
+    return [
+        replace(op, call=0.0, ret=1.0) if op is keep
+        else replace(op, call=0.0, ret=None, result=None)
+        for op in ops
+    ]
 
 
 def _legal_ignoring_time(ops: list[Operation], model: Model, deadline: float) -> bool:
     return linearize(_timeless(ops), model, deadline).ok is True
+
+
+def _explainable(ops: list[Operation], model: Model, deadline: float) -> bool:
+    """Could each result in ``ops`` have come from some of the other operations?
+
+    Keeps shrinking honest: dropping the write a read saw leaves a piece that fails
+    only because the read now "saw" a value nobody wrote.
+    """
+    for op in ops:
+        if op.pending or op.result is None:
+            continue
+        if linearize(_timeless(ops, keep=op), model, deadline).ok is False:
+            return False
+    return True
 
 
 def shrink(
@@ -514,11 +578,10 @@ def shrink(
     """A small sub-history that is still not linearizable (greedy, within ``budget`` s).
 
     First the prefix up to the operation the search got stuck on, then chunks and
-    single operations are dropped while the rest still fails. When the failure is
-    purely one of real-time order (some order of the operations is legal if time is
-    ignored), every smaller piece must keep that property too: otherwise dropping
-    the write a stale read saw would "explain" the failure as a read of a value
-    nobody wrote, which is true of the piece and misleading about the history.
+    single operations are dropped while the rest still fails and every result in it
+    can still be explained by the operations left (see :func:`_explainable`). When
+    the failure is one of real-time order alone (some order is legal if time is
+    ignored), smaller pieces must keep that property too.
     """
     deadline = time.monotonic() + budget
     piece = sorted(ops, key=lambda o: o.call)
@@ -526,11 +589,19 @@ def shrink(
         cut = [op for op in piece if op.call <= blocked.end]
         if len(cut) < len(piece) and _fails(cut, model, deadline):
             piece = cut
+    # a window: the last few operations before the stuck one, if they fail on their own
+    size = 4
+    while size < len(piece) and time.monotonic() < deadline:
+        window = piece[-size:]
+        if _fails(window, model, deadline) and _explainable(window, model, deadline):
+            piece = window
+            break
+        size *= 2
     # the shortest failing prefix, by bisection (good enough: failure need not be monotone)
     lo, hi = 1, len(piece)
     while lo < hi and time.monotonic() < deadline:
         mid = (lo + hi) // 2
-        if _fails(piece[:mid], model, deadline):
+        if _fails(piece[:mid], model, deadline) and _explainable(piece[:mid], model, deadline):
             hi = mid
         else:
             lo = mid + 1
@@ -542,7 +613,9 @@ def shrink(
     def still_fails(candidate: list[Operation]) -> bool:
         if not _fails(candidate, model, deadline):
             return False
-        return not keep_timeless or _legal_ignoring_time(candidate, model, deadline)
+        if keep_timeless and not _legal_ignoring_time(candidate, model, deadline):
+            return False
+        return _explainable(candidate, model, deadline)
 
     chunk = max(1, len(piece) // 2)
     while time.monotonic() < deadline:
@@ -563,24 +636,31 @@ def shrink(
 
 def explain(piece: list[Operation], model: Model, deadline: float = INF) -> list[str]:
     """Sentences naming, in terms of clients and values, why ``piece`` cannot be ordered."""
-    result = linearize(piece, model, deadline, explain=True)
+    result = linearize(piece, model, deadline, explain=True, lookahead=len(piece) > 30)
     if result.ok is not False:
         return ["The checker could not finish explaining this failure within its time budget."]
     clients = sorted({str(op.process) for op in piece}, key=lambda s: (len(s), s))
+    these = "This operation" if len(piece) == 1 else f"These {len(piece)} operations"
+    who = f"client {clients[0]}" if len(clients) == 1 else f"clients {', '.join(clients)}"
     sentences = [
-        f"These {len(piece)} operation(s), from client(s) {', '.join(clients)}, cannot be put "
-        f"in any order that respects real time and the {model.name} model."
+        f"{these}, from {who}, cannot be put in any order that respects real time and "
+        f"the {model.name} model."
     ]
-    if result.blocked is None:
+    if result.blocked is None and not result.tried_states:
         return sentences
-    x = piece[result.blocked]
+    # Speak of the latest-called operation found illegal somewhere (usually the read
+    # that saw the impossible value), else of the one the search got stuck on.
+    subject = max(result.tried_states, key=lambda i: (piece[i].call, i), default=result.blocked)
+    x = piece[subject]
     before = [op for op in piece if op.end < x.call]
     text = f"{client(x)}'s {returned(x, model)}"
     if before:
-        names = "; ".join(f"{client(op)}'s {returned(op, model)}" for op in before[-3:])
-        more = f" (and {len(before) - 3} more)" if len(before) > 3 else ""
-        text += f", after {names}{more} had finished"
-    states = result.tried_states.get(result.blocked, [])
+        names = [f"{client(op)}'s {returned(op, model)}" for op in before[-3:]]
+        if len(before) > 3:
+            names.insert(0, f"{len(before) - 3} more")
+        joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        text += f", after {joined} had finished"
+    states = result.tried_states.get(subject, [])
     expected: list[str] = []
     for state in states:
         value = model.expected(x, state)
