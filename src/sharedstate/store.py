@@ -60,8 +60,6 @@ T = TypeVar("T")
 OBJECT, COUNTER, LEASE = "o:", "c:", "l:"
 STORE_PARAMETERS = frozenset({"prefix", "codec"})
 DEFAULT_TIMEOUT = 10.0
-#: after a conflict, how many calls on the key go straight to a locking backend's update
-CONTENDED_CALLS = 64
 
 
 class _Held(Exception):
@@ -217,7 +215,8 @@ class Store:
         self.backend: Backend = open_backend(url, options)
         self._specs: dict[str, ObjectSpec] = {}
         self._cache: dict[str, Record] = {}
-        self._contended: dict[str, int] = {}
+        #: keys other processes are writing: read before writing them (see ``_attempt``)
+        self._stale: set[str] = set()
         #: key -> (record, the instance whose state it is), see ``_run_calls``
         self._instances: dict[str, tuple[Record, Any]] = {}
         self._forget_threads()
@@ -366,12 +365,12 @@ class Store:
         When the record is the one this process wrote last, the instance that produced it
         is used again instead of decoding the record, unless something outside may hold a
         reference into it: only calls whose arguments and result are immutable scalars
-        leave the instance reusable. In the common case (that record is still cached and
-        the key is not contended) the batch goes straight to one compare-and-set.
+        leave the instance reusable. In the common case (that record is still cached) the
+        batch goes straight to one compare-and-set.
         """
         key = spec.key
         reused = self._instances.pop(key, None)
-        if reused is not None and self._cache.get(key) is reused[0] and not self._contended.get(key):
+        if reused is not None and self._cache.get(key) is reused[0] and key not in self._stale:
             record, instance = reused
             data, instance = self._apply_batch(spec, batch, instance, record.data)
             if data is not None:
@@ -380,8 +379,7 @@ class Store:
                     self._cache[key] = current
                     self._finish_batch(key, batch, current, instance)
                     return
-                if self.backend.locks_for_update:
-                    self._contended[key] = CONTENDED_CALLS
+                self._note_conflict(key)
                 self._note_loaded(key, current)
             # else: a read-only batch on a cached state must be validated: the slow path
 
@@ -506,25 +504,29 @@ class Store:
                 pause = min(pause * 2, 0.05)
 
     def _attempt(self, key: str, change: Callable[[Record | None], bytes | None]) -> Record | None:
-        """One try: the cached record's compare-and-set (one round trip) when the cache is
-        likely current, else the backend's ``update``.
+        """One try: the cached record's compare-and-set (one round trip), and on a conflict
+        the backend's ``update`` starting from the record the conflict returned.
 
-        On a backend that locks for updates (SQLite), a failed compare-and-set still cost a
-        write-lock round; so after a conflict the next calls on that key go straight to the
-        locked update, until a stretch of them shows no other writer (see ``_contended``).
+        Where reads are cheaper than a failed write (SQLite: a read takes no lock, a
+        compare-and-set waits for the write lock only to fail), a key whose cache went stale
+        is read first while other processes keep writing it (``_stale``); a read that finds
+        the cached version still current switches the key back to cache-first.
         """
         backend = self.backend
         cached = self._cache.get(key)
         current: Any = UNKNOWN
-        if cached is not None and backend.locks_for_update:
-            streak = self._contended.get(key, 0)
-            if streak:  # the compare-and-set would likely fail: go to the locked update
-                self._contended[key] = streak - 1
+        if cached is not None and key in self._stale:
+            current = backend.load(key)
+            if current is not None and current.version == cached.version:
+                self._stale.discard(key)
+            else:
+                self._note_loaded(key, current)
                 cached = None
         if cached is not None:
             try:
                 data = change(cached)
-            except _Held:  # a hold seen in the cache may be over: read the store itself
+            except Exception:  # a hold or a lease seen in the cache may be over (the cache
+                # may even trail this process's own last write): judge on the store itself
                 data, cached = None, None
         if cached is not None:
             if data is None:
@@ -536,16 +538,15 @@ class Store:
                 if ok:
                     self._cache[key] = current
                     return current
-            if backend.locks_for_update:
-                self._contended[key] = CONTENDED_CALLS
+                self._note_conflict(key)
             self._note_loaded(key, current)
-        before = self._cache.get(key)
         record = backend.update(key, change, current)
-        if before is not None and record is not None and record.version == before.version + 1:
-            # nobody else wrote since our last look: the cache is worth trusting again
-            self._contended.pop(key, None)
         self._note_loaded(key, record)
         return record
+
+    def _note_conflict(self, key: str) -> None:
+        if self.backend.reads_are_cheap:
+            self._stale.add(key)
 
     def _note_loaded(self, key: str, record: Record | None) -> None:
         """Keeps the cache; a record that vanished from an evicting store is lost state."""

@@ -10,9 +10,9 @@ combining concurrent calls, transactions and leased locks are written once, in
   stored version is still ``expected`` (``None``: only if absent). On a conflict it returns
   the current record, so that a retry costs one more round trip, not a read and a write.
 * ``update(key, change)``: read-modify-write in one atomic step. The default here is the
-  optimistic loop over ``load``/``compare_and_set``; a backend that can lock the record on
-  the server (SQLite's ``BEGIN IMMEDIATE``, a thread lock in memory) overrides it and says
-  so with ``locks_for_update``, so that writers queue instead of retrying.
+  optimistic loop over ``load``/``compare_and_set``: no lock is held while ``change`` (the
+  user's method) runs, so a writer that is descheduled mid-method stalls nobody. A backend
+  may bound the loop and fall back to a lock after repeated conflicts (SQLite does).
 * ``counter_add/get/set``: native atomic counters (Redis ``INCR``, SQL ``UPDATE ... RETURNING``).
 
 Versions start at 1 and grow by one on every write, so a version seen once is never seen
@@ -21,17 +21,13 @@ again for other contents (the store caches records by version).
 
 from __future__ import annotations
 
-import os
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import InvalidURLError
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +40,8 @@ class Record:
 
 #: ``update``'s caller passes this when it does not know the current record.
 UNKNOWN: Any = object()
+#: ``_optimistic_update`` returns this when its tries ran out.
+GAVE_UP: Any = object()
 
 Change = Callable[["Record | None"], "bytes | None"]
 
@@ -55,10 +53,12 @@ class Backend(ABC):
     schemes: ClassVar[tuple[str, ...]] = ()
     #: query parameters this backend understands (beyond the store's own)
     parameters: ClassVar[frozenset[str]] = frozenset()
-    #: True where ``update`` runs ``change`` while the record is locked on the server
-    locks_for_update: ClassVar[bool] = False
     #: True where stored records may vanish on their own (memcached evicts)
     may_evict: ClassVar[bool] = False
+    #: True where a read costs far less than a failed ``compare_and_set`` (an embedded
+    #: store, where the write waits for a lock; not a server, whose failed
+    #: compare-and-set returns the current record in the same round trip)
+    reads_are_cheap: ClassVar[bool] = False
 
     def __init__(self, url: str, options: dict[str, str]) -> None:
         unknown = set(options) - self.parameters
@@ -92,14 +92,26 @@ class Backend(ABC):
         not have effects outside its return value. ``current`` is a record the caller
         already read in this step (saving a round trip); it is only a hint.
         """
+        return self._optimistic_update(key, change, current, tries=None)
+
+    def _optimistic_update(
+        self, key: str, change: Change, current: Any, tries: int | None
+    ) -> Record | None:
+        """Read, change, compare-and-set; again on a conflict (each retry starts from the
+        record the failed compare-and-set returned). After ``tries`` conflicts it returns
+        ``GAVE_UP`` (None: never gives up; some writer always succeeds, so the store as a
+        whole progresses)."""
         record = self.load(key) if current is UNKNOWN else current
-        while True:
+        attempt = 0
+        while tries is None or attempt < tries:
             data = change(record)
             if data is None:
                 return record
             ok, record = self.compare_and_set(key, record.version if record else None, data)
             if ok:
                 return record
+            attempt += 1
+        return GAVE_UP
 
     @abstractmethod
     def delete(self, key: str) -> bool:
@@ -129,54 +141,6 @@ class Backend(ABC):
     def describe(self) -> str:
         """The URL with any password hidden, for messages and logs."""
         return redact_url(self.url)
-
-
-class PerProcess(Generic[T]):
-    """A resource made lazily, once per process and thread, and made again after ``fork``.
-
-    A connection must never be used by two processes (FIELD-NOTES: "connections shared
-    across fork"); keying by pid means a store created at import time, before a server
-    forks its workers, still gives each worker its own.
-    """
-
-    def __init__(self, factory: Callable[[], T], per_thread: bool = True) -> None:
-        self._factory = factory
-        self._per_thread = per_thread
-        self._local = threading.local()
-        self._shared: tuple[int, T] | None = None
-        self._lock = threading.Lock()
-        self._all: list[tuple[int, T]] = []
-
-    def get(self) -> T:
-        pid = os.getpid()
-        if self._per_thread:
-            held = getattr(self._local, "held", None)
-            if held is not None and held[0] == pid:
-                return held[1]
-            value = self._factory()
-            self._local.held = (pid, value)
-        else:
-            shared = self._shared
-            if shared is not None and shared[0] == pid:
-                return shared[1]
-            with self._lock:
-                if self._shared is not None and self._shared[0] == pid:
-                    return self._shared[1]
-                value = self._factory()
-                self._shared = (pid, value)
-        with self._lock:
-            self._all.append((pid, value))
-        return value
-
-    def drain(self) -> list[T]:
-        """This process's resources, forgotten here so the caller can close them."""
-        pid = os.getpid()
-        with self._lock:
-            mine = [value for owner, value in self._all if owner == pid]
-            self._all = [item for item in self._all if item[0] != pid]
-            self._shared = None
-        self._local = threading.local()
-        return mine
 
 
 def redact_url(url: str) -> str:

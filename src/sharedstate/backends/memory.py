@@ -23,7 +23,7 @@ class MemoryBackend(Backend):
 
     schemes = ("memory",)
     parameters: ClassVar[frozenset[str]] = frozenset({"timeout"})
-    locks_for_update = True
+    reads_are_cheap = True
 
     def load(self, key: str) -> Record | None:
         return _SPACE.get(key)

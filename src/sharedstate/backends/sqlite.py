@@ -6,15 +6,21 @@ How it keeps many processes correct and fast:
   append to the log. ``synchronous=NORMAL`` (the default here) keeps every committed call
   across a killed process; only a power cut may lose the last few. ``?synchronous=full``
   makes each commit survive that too, at the price of an fsync per commit.
-* **BEGIN IMMEDIATE** for every read-modify-write: the write lock is taken before the read,
-  so two writers can never both read the old state (a DEFERRED transaction would read, then
-  fail to upgrade with "database is locked" half-way through).
+* **Optimistic writes first**: a read-modify-write reads without a lock (WAL readers never
+  wait), runs the method, and writes with one conditional ``UPDATE ... WHERE version = ?``,
+  so the write lock is held only inside that one statement, in C, never while Python runs.
+  A writer whose process is descheduled mid-method therefore stalls no other process.
+* **BEGIN IMMEDIATE** after a few conflicts in a row: the write lock is then taken before
+  the read, so that writer is certain to get through (a DEFERRED transaction would read,
+  then fail to upgrade with "database is locked" half-way).
 * **Our own busy wait**: SQLite's built-in busy handler sleeps in steps of 1 to 100 ms; a
   write here holds the lock for tens of microseconds, so we retry after a short random
   pause (50 us, doubling up to 5 ms) until ``?timeout=`` (seconds, default 10) runs out,
   then raise :class:`~sharedstate.errors.StoreTimeoutError`.
-* **A connection per process and thread**, opened lazily and again after ``fork``: the
+* **A pool of connections per process**, opened lazily and again after ``fork``: the
   SQLite docs forbid carrying an open connection across ``fork()`` (howtocorrupt §2.7).
+  Pooled rather than per thread, because servers that start a thread or a greenlet per
+  request would otherwise open (and keep) a connection per request.
 * **Schema creation that is safe when hundreds of processes start at once**: ``CREATE
   TABLE IF NOT EXISTS`` inside ``BEGIN IMMEDIATE``, under the same busy wait (diskcache's
   "database is locked" at start-up, FIELD-NOTES.md).
@@ -38,7 +44,8 @@ from ..errors import (
     SharedStateError,
     StoreTimeoutError,
 )
-from .base import UNKNOWN, Backend, Change, PerProcess, Record
+from .base import GAVE_UP, UNKNOWN, Backend, Change, Record
+from .pool import IdlePool
 
 T = TypeVar("T")
 
@@ -52,6 +59,7 @@ SCHEMA = (
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (the low byte of extended codes)
 _FIRST_PAUSE = 0.00005
 _LONGEST_PAUSE = 0.005
+_OPTIMISTIC_TRIES = 3  # conflicts in a row before a writer takes the lock to get through
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -85,7 +93,7 @@ class SQLiteBackend(Backend):
 
     schemes = ("sqlite",)
     parameters: ClassVar[frozenset[str]] = frozenset({"timeout", "synchronous"})
-    locks_for_update = True
+    reads_are_cheap = True
 
     def __init__(self, url: str, options: dict[str, str]) -> None:
         super().__init__(url, options)
@@ -98,7 +106,7 @@ class SQLiteBackend(Backend):
         if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise InvalidURLError(f"?synchronous= must be off, normal, full or extra, not {synchronous.lower()!r}")
         self.synchronous = synchronous
-        self._connections: PerProcess[sqlite3.Connection] = PerProcess(self._connect)
+        self._connections: IdlePool[sqlite3.Connection] = IdlePool(self._connect, sqlite3.Connection.close)
         self._schema_ready_in: int | None = None
         self._schema_lock = threading.Lock()
 
@@ -176,17 +184,28 @@ class SQLiteBackend(Backend):
         return BackendUnavailableError(f"SQLite error on {self.path!r}: {message}")
 
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        connection = self._connections.get()
-        return self._retrying(lambda: work(connection))
+        pool = self._connections
+        connection = pool.acquire()
+        try:
+            result = self._retrying(lambda: work(connection))
+        except BaseException:
+            pool.discard(connection)  # its state is unknown
+            raise
+        pool.release(connection)
+        return result
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
         """One autocommit statement; returns the number of rows it changed. The first try
         runs without the retry machinery: this is the hot path of every call."""
-        connection = self._connections.get()
+        pool = self._connections
+        connection = pool.acquire()
         try:
-            return connection.execute(sql, params).rowcount
+            changed = connection.execute(sql, params).rowcount
         except sqlite3.Error:
-            return self._retrying(lambda: connection.execute(sql, params).rowcount)
+            pool.release(connection)
+            return self._run(lambda c: c.execute(sql, params).rowcount)
+        pool.release(connection)
+        return changed
 
     # -- records -------------------------------------------------------------------------
     def load(self, key: str) -> Record | None:
@@ -218,6 +237,15 @@ class SQLiteBackend(Backend):
         return False, self.load(key)
 
     def update(self, key: str, change: Change, current: Any = UNKNOWN) -> Record | None:
+        record = self._optimistic_update(key, change, current, tries=_OPTIMISTIC_TRIES)
+        if record is not GAVE_UP:
+            return record
+        return self._locked_update(key, change)
+
+    def _locked_update(self, key: str, change: Change) -> Record | None:
+        """Read-modify-write under ``BEGIN IMMEDIATE``: certain to succeed, at the price of
+        holding the write lock while ``change`` runs."""
+
         def transaction(connection: sqlite3.Connection) -> Record | None:
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -268,7 +296,8 @@ class SQLiteBackend(Backend):
 
     # -- counters ------------------------------------------------------------------------
     def counter_add(self, key: str, delta: int) -> int:
-        connection = self._connections.get()
+        pool = self._connections
+        connection = pool.acquire()
         try:  # the hot path: an existing counter, one statement, no retry machinery
             row = connection.execute(
                 "UPDATE sharedstate_counters SET value = value + ? WHERE key = ? RETURNING value",
@@ -276,6 +305,7 @@ class SQLiteBackend(Backend):
             ).fetchone()
         except sqlite3.Error:
             row = None
+        pool.release(connection)
         if row is None:
             row = self._run(
                 lambda c: c.execute(
@@ -304,8 +334,4 @@ class SQLiteBackend(Backend):
         )
 
     def close(self) -> None:
-        for connection in self._connections.drain():
-            try:
-                connection.close()
-            except sqlite3.Error:
-                pass
+        self._connections.drain()
