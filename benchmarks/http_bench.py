@@ -1,0 +1,125 @@
+"""HTTP benchmark: the seed app, naive global vs sharedstate on SQLite, under gunicorn gthread.
+
+    .venv/bin/python benchmarks/http_bench.py [--rounds 5] [--duration 5] [--connections 64]
+
+Both apps run at once under ``gunicorn -k gthread -w 4 --threads 8`` on 127.0.0.1 (each its
+own server); ``wrk`` loads one, then the other, alternating, for several rounds, so that
+both see the same machine conditions. Prints each round, the median requests per second of
+each app and their ratio (sharedstate / naive). The apps are :func:`sharedstate.demo_app.
+variant_app`: the seed's view (``flash`` + ``render_template``) with the seed's object.
+
+The naive app's numbers are wrong (per-worker copies), so it is the ceiling, not a rival:
+the question is what one atomic, shared ``query()`` per request costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from sharedstate.demo import HOST, Mode, Server, free_port
+from sharedstate.demo_app import PREFIX_VARIABLE, URL_VARIABLE
+
+
+def gthread_mode(variant: str) -> Mode:
+    return Mode(
+        f"gthread-{variant}",
+        "gunicorn -k gthread",
+        lambda port, workers, threads: [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            f"--bind={HOST}:{port}",
+            f"--workers={workers}",
+            "--worker-class=gthread",
+            f"--threads={threads}",
+            "--log-level=warning",
+            "--graceful-timeout=2",
+            f'sharedstate.demo_app:variant_app("{variant}")',
+        ],
+        lambda workers: 0,
+    )
+
+
+def wrk(port: int, duration: float, connections: int, threads: int) -> float:
+    """Requests per second that wrk measured; refuses a run with errors or non-2xx."""
+    result = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", f"http://{HOST}:{port}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = result.stdout
+    for bad in ("Non-2xx", "Socket errors"):
+        if bad in out:
+            raise SystemExit(f"wrk reported {bad}:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+
+    workdir = tempfile.mkdtemp(prefix="sharedstate-http-bench-")
+    url = f"sqlite:///{workdir}/bench.db"
+    env = dict(os.environ, **{URL_VARIABLE: url, PREFIX_VARIABLE: "bench-"})
+    servers: dict[str, Server] = {}
+    rates: dict[str, list[float]] = {"naive": [], "sharedstate": []}
+    try:
+        for variant in rates:
+            servers[variant] = Server(
+                gthread_mode(variant),
+                free_port(),
+                args.workers,
+                args.threads,
+                env,
+                os.path.join(workdir, f"{variant}.log"),
+            )
+        for server in servers.values():
+            server.wait_ready()
+            wrk(server.port, 1, args.connections, args.wrk_threads)  # warm-up: imports, connections
+        print(
+            f"gunicorn gthread {args.workers}x{args.threads}, wrk -t{args.wrk_threads} "
+            f"-c{args.connections} -d{args.duration:g}s, store {url}, {os.cpu_count()} CPUs"
+        )
+        for round_number in range(1, args.rounds + 1):
+            order = list(servers) if round_number % 2 else list(reversed(servers))
+            line = []
+            for variant in order:
+                rate = wrk(servers[variant].port, args.duration, args.connections, args.wrk_threads)
+                rates[variant].append(rate)
+                line.append(f"{variant} {rate:8.1f} req/s")
+                time.sleep(0.5)
+            print(f"round {round_number}: " + "   ".join(line), flush=True)
+        import sharedstate
+
+        with sharedstate.connect(url, prefix="bench-sharedstate-") as store:
+            stored = (store.inspect("global_obj") or {}).get("state")
+    finally:
+        for server in servers.values():
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    naive, shared = (statistics.median(rates[v]) for v in ("naive", "sharedstate"))
+    print(
+        f"median: naive {naive:.1f} req/s, sharedstate {shared:.1f} req/s, ratio {shared / naive:.3f}"
+    )
+    print(f"sharedstate's global_obj after the run: {stored} (one increment per request served)")
+
+
+if __name__ == "__main__":
+    main()
