@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,36 +33,13 @@ from flask import Flask, flash, render_template
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from .flask import SharedState
+from .seed import SomeObj, SomeObjWithIO
 
 #: environment read by :func:`create_app` in each server process
 URL_VARIABLE = "SHAREDSTATE_DEMO_URL"
 PREFIX_VARIABLE = "SHAREDSTATE_DEMO_PREFIX"
 
 VARIANTS = ("naive", "naive-io", "sharedstate", "sharedstate-io")
-
-
-class SomeObj:
-    """The question's object, exactly."""
-
-    def __init__(self, param):
-        self.param = param
-
-    def query(self):
-        self.param += 1
-        return self.param
-
-
-class SomeObjWithIO:
-    """The question's object whose method does I/O between reading and writing its state."""
-
-    def __init__(self, param):
-        self.param = param
-
-    def query(self):
-        param = self.param
-        time.sleep(0)  # stands for any I/O here (a log line, a database query): other threads run
-        self.param = param + 1
-        return self.param
 
 
 def naive_app(cls: type = SomeObj) -> Flask:

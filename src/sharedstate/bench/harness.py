@@ -21,18 +21,8 @@ from typing import Any
 
 import sharedstate
 
+from ..seed import SomeObj
 from .raw import RawOperations, raw_operations_class
-
-
-class SomeObj:
-    """The seed's class, exactly as the question wrote it."""
-
-    def __init__(self, param: int) -> None:
-        self.param = param
-
-    def query(self) -> int:
-        self.param += 1
-        return self.param
 
 
 @dataclass(frozen=True)
