@@ -18,19 +18,11 @@ flask = pytest.importorskip("flask")
 from sharedstate import ClassMismatchError, ConfigurationError  # noqa: E402
 from sharedstate.demo import HOST, Mode, Server, _burst, free_port  # noqa: E402
 from sharedstate.flask import SharedState  # noqa: E402
+from sharedstate.seed import SomeObj  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "seed_app"
 BIN = Path(sys.executable).parent
-
-
-class SomeObj:
-    def __init__(self, param):
-        self.param = param
-
-    def query(self):
-        self.param += 1
-        return self.param
 
 
 class OtherObj:
