@@ -16,6 +16,7 @@ import pytest
 import sharedstate
 
 from . import servers
+from .servers import *  # noqa: F403  (the server backends' session fixtures)
 
 #: backend name -> function(tmp_path_factory) -> base URL (no query string)
 LOCAL_BACKENDS: dict[str, Callable[[pytest.TempPathFactory], str]] = {

@@ -29,7 +29,9 @@ class SQLiteRaw(RawOperations):
             (value,) = connection.execute(
                 "SELECT value FROM bench_raw WHERE name = ?", (self.name,)
             ).fetchone()
-            connection.execute("UPDATE bench_raw SET value = ? WHERE name = ?", (value + 1, self.name))
+            connection.execute(
+                "UPDATE bench_raw SET value = ? WHERE name = ?", (value + 1, self.name)
+            )
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")

@@ -1,0 +1,374 @@
+"""``manager://host:port?authkey=SECRET``: a ``multiprocessing.managers`` server of our own.
+
+``sharedstate serve manager://127.0.0.1:50000?authkey=SECRET`` runs the server; clients use
+the same URL. The server is a ``BaseManager`` exposing one :class:`Registry` of versioned
+records and counters.
+
+Why not plain Manager proxies of the user's object: the manager server runs each client
+connection in its own thread, so two clients' method calls on one proxied object interleave
+(FIELD-NOTES.md: 2,146 unique values out of 16,000 once the method yields). Here the
+server only keeps records, and every registry operation runs under one lock, so each
+(a compare-and-set, a counter add) is atomic; the user's method runs in the client, inside
+the store's optimistic loop, like on every other backend. One lock rather than one per
+name: each operation is a few dict steps, far shorter than the round trip, and the GIL
+would serialize them anyway.
+
+Security: the server refuses to start, and the client to connect, without an authkey.
+Connections are authenticated by the manager's own HMAC challenge with that key (both
+ways); after that, requests and replies (records' bytes inside) travel as pickles on that
+authenticated connection, which is the manager's design: anyone holding the authkey can
+make the server unpickle what they send, so treat the authkey as a password and bind the
+server to a private address. The channel is not encrypted.
+
+Durability: none. State lives in the server's memory, as long as the server process.
+Each server start draws a new *epoch*; a client that reconnects to a server with another
+epoch than before raises :class:`~sharedstate.errors.StateLostError` once (the state it
+used is gone), and the store raises it too for any record it had cached that is now
+missing (``may_evict``), rather than running the factory again as if nothing had happened.
+
+gevent: the client speaks the manager protocol (``multiprocessing.connection`` framing,
+``answer_challenge``/``deliver_challenge``, the server's ``create``/``accept_connection``
+requests) over a ``socket`` object, which gevent makes cooperative; the stock
+``multiprocessing`` connection reads its file descriptor with ``os.read``, which gevent
+does not patch, and would freeze every greenlet.
+"""
+
+from __future__ import annotations
+
+import io
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Iterable
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
+from multiprocessing.managers import BaseManager
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import click
+
+from ..errors import (
+    BackendUnavailableError,
+    InvalidURLError,
+    StateLostError,
+    StoreTimeoutError,
+)
+from .base import Backend, Record, redact_url
+from .pool import IdlePool
+
+EXPOSED = (
+    "epoch",
+    "load",
+    "compare_and_set",
+    "delete",
+    "keys",
+    "counter_add",
+    "counter_get",
+    "counter_set",
+)
+
+
+class Registry:
+    """The server's state: records and counters, every operation under one lock."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, tuple[int, bytes]] = {}
+        self._counters: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._epoch = uuid.uuid4().hex
+
+    def epoch(self) -> str:
+        return self._epoch
+
+    def load(self, key: str) -> tuple[int, bytes] | None:
+        return self._records.get(key)
+
+    def compare_and_set(
+        self, key: str, expected: int | None, data: bytes
+    ) -> tuple[bool, int, bytes | None] | tuple[bool, None, None]:
+        """(True, new version, None), or (False, current version, current data)."""
+        with self._lock:
+            current = self._records.get(key)
+            if (current[0] if current else None) != expected:
+                return (False, *current) if current else (False, None, None)
+            version = (expected or 0) + 1
+            self._records[key] = (version, data)
+            return True, version, None
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            found = self._records.pop(key, None) is not None
+            return self._counters.pop(key, None) is not None or found
+
+    def keys(self, prefix: str) -> list[str]:
+        with self._lock:
+            return sorted(k for k in [*self._records, *self._counters] if k.startswith(prefix))
+
+    def counter_add(self, key: str, delta: int) -> int:
+        with self._lock:
+            value = self._counters.get(key, 0) + delta
+            self._counters[key] = value
+            return value
+
+    def counter_get(self, key: str) -> int:
+        return self._counters.get(key, 0)
+
+    def counter_set(self, key: str, value: int) -> None:
+        with self._lock:
+            self._counters[key] = value
+
+
+class RegistryManager(BaseManager):
+    """The manager whose server holds one :class:`Registry`."""
+
+
+def parse_manager_url(url: str) -> tuple[str, int, bytes]:
+    """(host, port, authkey) of a ``manager://`` URL; refuses a URL without an authkey."""
+    parts = urlsplit(url)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise InvalidURLError(
+            f"{redact_url(url)} needs a host and a port: manager://HOST:PORT?authkey=..."
+        )
+    authkey = dict(
+        pair.split("=", 1) if "=" in pair else (pair, "") for pair in parts.query.split("&") if pair
+    ).get("authkey", "")
+    if not authkey:
+        raise InvalidURLError(
+            f"{redact_url(url)} has no authkey: a manager server runs what its clients send, "
+            "so it is never run or used without one; add ?authkey=<a long random secret>"
+        )
+    return host, port, authkey.encode("utf-8")
+
+
+# -- the client --------------------------------------------------------------------------
+class _SocketConnection(Connection):
+    """``multiprocessing.connection.Connection`` framing over a socket object (which gevent
+    can make cooperative), instead of ``os.read``/``os.write`` on its descriptor."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        super().__init__(sock.fileno())
+
+    def _send(self, buf: bytes, write: Any = None) -> None:
+        self._sock.sendall(buf)
+
+    def _recv(self, size: int, read: Any = None) -> io.BytesIO:
+        buf = io.BytesIO()
+        remaining = size
+        while remaining > 0:
+            chunk = self._sock.recv(min(remaining, 1 << 20))
+            if not chunk:
+                raise EOFError("the manager server closed the connection")
+            buf.write(chunk)
+            remaining -= len(chunk)
+        return buf
+
+    def _close(self, _close: Any = None) -> None:
+        self._sock.close()
+
+
+class _ServerError(Exception):
+    """Internal: the server answered a request with an error."""
+
+
+class ManagerBackend(Backend):
+    """A client of ``sharedstate serve``: each operation is one request on a pooled,
+    authenticated connection."""
+
+    schemes = ("manager",)
+    parameters: ClassVar[frozenset[str]] = frozenset({"timeout", "connect_timeout", "authkey"})
+    may_evict = True  # the server's state is gone when it restarts
+
+    def __init__(self, url: str, options: dict[str, str]) -> None:
+        super().__init__(url, options)
+        self.host, self.port, self._authkey = parse_manager_url(url)
+        try:
+            self.timeout = float(options.get("timeout", "10"))
+            self.connect_timeout = float(options.get("connect_timeout", min(2.0, self.timeout)))
+        except ValueError as exc:
+            raise InvalidURLError(f"bad number in {self.describe()}: {exc}") from None
+        self._where = f"{self.host}:{self.port}"
+        self._ident: str | None = None
+        self._epoch: str | None = None
+        self._pool: IdlePool[_SocketConnection] = IdlePool(self._connect, _SocketConnection.close)
+
+    def _open(self) -> _SocketConnection:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except TimeoutError as exc:
+            raise BackendUnavailableError(
+                f"cannot reach the manager server at {self._where} within "
+                f"{self.connect_timeout:g} s (?connect_timeout=)"
+            ) from exc
+        except OSError as exc:
+            raise BackendUnavailableError(
+                f"cannot reach the manager server at {self._where}: {exc.strerror or exc} "
+                "(is `sharedstate serve` running?)"
+            ) from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = _SocketConnection(sock)
+        try:
+            answer_challenge(connection, self._authkey)
+            deliver_challenge(connection, self._authkey)
+        except AuthenticationError as exc:
+            connection.close()
+            raise BackendUnavailableError(
+                f"the manager server at {self._where} refused the authkey of {self.describe()}"
+            ) from exc
+        except (OSError, EOFError) as exc:
+            connection.close()
+            raise BackendUnavailableError(
+                f"the manager server at {self._where} closed the connection while "
+                f"authenticating: {exc}"
+            ) from exc
+        sock.settimeout(self.timeout)
+        return connection
+
+    def _request(self, connection: _SocketConnection, request: tuple[Any, ...]) -> Any:
+        connection.send(request)
+        kind, result = connection.recv()
+        if kind != "#RETURN":
+            raise _ServerError(result)
+        return result
+
+    def _attach(self) -> str:
+        """The server's id of its registry (a request on a connection of its own, as the
+        manager protocol wants for ``create``)."""
+        connection = self._open()
+        try:
+            return self._request(connection, (None, "create", ("registry",), {}))[0]
+        finally:
+            connection.close()
+
+    def _connect(self) -> _SocketConnection:
+        """A new connection, serving requests on the registry; checks the server's epoch."""
+        connection = self._open()
+        try:
+            self._request(connection, (None, "accept_connection", ("sharedstate",), {}))
+            try:
+                epoch = (
+                    self._request(connection, (self._ident, "epoch", (), {}))
+                    if self._ident
+                    else None
+                )
+            except _ServerError:  # an id from a previous server
+                epoch = None
+            if epoch is None:
+                self._ident = self._attach()
+                epoch = self._request(connection, (self._ident, "epoch", (), {}))
+        except _ServerError as exc:
+            connection.close()
+            raise BackendUnavailableError(
+                f"the manager server at {self._where} failed: {exc}"
+            ) from exc
+        except (OSError, EOFError) as exc:
+            connection.close()
+            raise BackendUnavailableError(
+                f"lost the connection to the manager server at {self._where}: {exc}"
+            ) from exc
+        except BaseException:
+            connection.close()
+            raise
+        known, self._epoch = self._epoch, epoch
+        if known is not None and known != epoch:
+            self._pool.release(connection)
+            raise StateLostError(
+                f"the manager server at {self._where} was restarted and its state, which "
+                "lives in its memory only, is gone; names used before start again from "
+                "nothing (the next call re-creates them)"
+            )
+        return connection
+
+    def _call(self, method: str, *args: Any) -> Any:
+        pool = self._pool
+        connection = pool.acquire()
+        while connection.poll(0):  # idle yet readable: closed by a server that went away
+            pool.discard(connection)
+            connection = pool.acquire()
+        try:
+            connection.send((self._ident, method, args, {}))
+            kind, result = connection.recv()
+        except TimeoutError as exc:
+            pool.discard(connection)
+            raise StoreTimeoutError(
+                f"the manager server at {self._where} did not answer within {self.timeout:g} s"
+            ) from exc
+        except (OSError, EOFError) as exc:
+            pool.discard(connection)
+            raise BackendUnavailableError(
+                f"lost the connection to the manager server at {self._where}: {exc}"
+            ) from exc
+        except BaseException:
+            pool.discard(connection)
+            raise
+        pool.release(connection)
+        if kind != "#RETURN":
+            raise BackendUnavailableError(f"the manager server at {self._where} failed: {result}")
+        return result
+
+    # -- records -------------------------------------------------------------------------
+    def load(self, key: str) -> Record | None:
+        found = self._call("load", key)
+        return Record(*found) if found is not None else None
+
+    def compare_and_set(
+        self, key: str, expected: int | None, data: bytes
+    ) -> tuple[bool, Record | None]:
+        ok, version, current = self._call("compare_and_set", key, expected, data)
+        if ok:
+            return True, Record(version, data)
+        return False, Record(version, current) if version is not None else None
+
+    def delete(self, key: str) -> bool:
+        return self._call("delete", key)
+
+    def keys(self, prefix: str) -> Iterable[str]:
+        return self._call("keys", prefix)
+
+    # -- counters ------------------------------------------------------------------------
+    def counter_add(self, key: str, delta: int) -> int:
+        return self._call("counter_add", key, delta)
+
+    def counter_get(self, key: str) -> int:
+        return self._call("counter_get", key)
+
+    def counter_set(self, key: str, value: int) -> None:
+        self._call("counter_set", key, value)
+
+    def close(self) -> None:
+        self._pool.drain()
+
+
+# -- the server --------------------------------------------------------------------------
+def serve(url: str) -> None:
+    """Runs the server for ``url`` until SIGTERM or Ctrl-C."""
+    host, port, authkey = parse_manager_url(url)
+    registry = Registry()
+    RegistryManager.register("registry", callable=lambda: registry, exposed=EXPOSED)
+    manager = RegistryManager(address=(host, port), authkey=authkey)
+    server = manager.get_server()
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo(f"sharedstate: serving {redact_url(url)} (memory only; Ctrl-C to stop)", err=True)
+    server.serve_forever()
+
+
+@click.command("serve")
+@click.argument("url")
+def serve_command(url: str) -> None:
+    """Run the server for a manager:// store URL (the clients use the same URL)."""
+    try:
+        serve(url)
+    except InvalidURLError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve {redact_url(url)}: {exc}") from None
