@@ -3,7 +3,6 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-SERVICES="$ROOT/.services"   # servers this script had to start itself (git-ignored)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -55,55 +54,16 @@ ensure_venv() {  # ensure_venv EXTRAS : the project installed in .venv with thos
   fi
 }
 
-port_open() {  # port_open PORT : something answers on 127.0.0.1:PORT
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-wait_port() {
-  for _ in $(seq 1 100); do port_open "$1" && return 0; sleep 0.2; done
-  log "nothing answers on 127.0.0.1:$1"; return 1
-}
-
-ensure_redis() {  # the machine's Redis on 6379, or one started here on loopback
-  port_open 6379 && return 0
-  command -v redis-server >/dev/null || apt_install redis-server
-  log "starting redis-server on 127.0.0.1:6379"
-  mkdir -p "$SERVICES/redis"
-  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
-    --dir "$SERVICES/redis" --logfile "$SERVICES/redis/redis.log"
-  wait_port 6379
-}
-
-ensure_postgres() {  # the machine's PostgreSQL on 5432, or a private cluster (trust, loopback)
-  if ! port_open 5432; then
-    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
-    local bin; bin="$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)")"
-    local data="$SERVICES/postgres"
-    if [ ! -f "$data/PG_VERSION" ]; then
-      log "creating a private PostgreSQL cluster in $data"
-      mkdir -p "$data"
-      chown -R postgres "$SERVICES" 2>/dev/null || true
-      run_as_postgres "$bin/initdb" -D "$data" -U postgres --auth=trust >/dev/null
-    fi
-    log "starting PostgreSQL on 127.0.0.1:5432"
-    run_as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w \
-      -o "-c listen_addresses=127.0.0.1 -p 5432 -k /tmp" start >/dev/null
-    wait_port 5432
-  fi
-  if ! PGCONNECT_TIMEOUT=5 "$VENV/bin/python" - <<'PY'
-import psycopg
-with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
-    if not c.execute("SELECT 1 FROM pg_database WHERE datname = 'test'").fetchone():
-        c.execute("CREATE DATABASE test")
-PY
-  then log "PostgreSQL on 5432 does not accept postgres@127.0.0.1 without a password"; return 1; fi
-}
-
-run_as_postgres() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
 ensure_tools_for_tests() {
-  command -v memcached >/dev/null || apt_install memcached   # the tests start their own
-  [ -x /usr/bin/chromium ] || apt_install chromium           # renders the check report
+  # The tests use the machine's Redis (6379) and PostgreSQL (5432, trust) where they answer,
+  # and otherwise start private servers on free loopback ports; memcached, the manager
+  # server and the restart/credential tests always run private ones. So what must be here
+  # is the server programs, plus Chromium for the check report and openssl for the TLS test.
+  local packages=()
+  command -v memcached >/dev/null || packages+=(memcached)
+  command -v redis-server >/dev/null || packages+=(redis-server)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+  command -v openssl >/dev/null || packages+=(openssl)
+  [ -x /usr/bin/chromium ] || packages+=(chromium)
+  [ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
 }

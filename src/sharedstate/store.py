@@ -328,8 +328,11 @@ class Store:
         """Forget object or counter ``name``: the object's factory runs again on next use."""
         key = self.prefix + OBJECT + name
         self._cache.pop(key, None)
-        record = self.backend.update(key, lambda r: b"" if r is not None and r.data else None)
-        removed_object = record is not None and not record.data
+        try:
+            record = self.backend.update(key, lambda r: b"" if r is not None and r.data else None)
+            removed_object = record is not None and not record.data
+        except StateLostError:  # evicted state: deleting the name is how to start again
+            removed_object = self.backend.delete(key)
         return self.backend.delete(self.prefix + COUNTER + name) or removed_object
 
     def close(self) -> None:
