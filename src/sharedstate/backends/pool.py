@@ -1,6 +1,6 @@
-"""A lean, fork-safe pool of idle connections, for the server backends.
+"""A lean, fork-safe pool of idle connections, for every backend that connects.
 
-Why not one connection per thread (``PerProcess``) or the driver's own pool:
+Why not one connection per thread, or the driver's own pool:
 
 * one per thread leaks under gevent, where every request runs in a new greenlet (a
   ``threading.local`` is then per greenlet), and a new greenlet would open a new connection;
