@@ -670,9 +670,6 @@ class Counter:
         """Adds ``amount`` and returns the new value, atomically."""
         if type(amount) is not int:
             raise TypeError(f"a counter adds whole numbers, not {type(amount).__name__}")
-        backend = self.store.backend
-        if not backend.combine_counters:
-            return backend.counter_add(self.key, amount)
         return self.store._combiner(self.key, self._run_incrs).submit(amount)
 
     def decr(self, amount: int = 1) -> int:

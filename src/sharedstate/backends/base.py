@@ -59,11 +59,6 @@ class Backend(ABC):
     #: store, where the write waits for a lock; not a server, whose failed
     #: compare-and-set returns the current record in the same round trip)
     reads_are_cheap: ClassVar[bool] = False
-    #: False where a counter add costs little more than its own commit and runs without
-    #: the GIL (an embedded store): the threads of a process then overlap better on their
-    #: own than batched behind one combiner (measured on SQLite, 4 processes x 8 threads).
-    #: On a server, batching saves round trips.
-    combine_counters: ClassVar[bool] = True
 
     def __init__(self, url: str, options: dict[str, str]) -> None:
         unknown = set(options) - self.parameters

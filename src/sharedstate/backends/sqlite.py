@@ -99,7 +99,6 @@ class SQLiteBackend(Backend):
     schemes = ("sqlite",)
     parameters: ClassVar[frozenset[str]] = frozenset({"timeout", "synchronous"})
     reads_are_cheap = True
-    combine_counters = False
 
     def __init__(self, url: str, options: dict[str, str]) -> None:
         super().__init__(url, options)
