@@ -23,6 +23,13 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+#: how many times this process's line has forked; a pool made in an earlier generation
+#: belongs to an ancestor process. Cheaper to compare than os.getpid() (a system call),
+#: which would otherwise run twice on every call.
+_forks = [0]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+
 
 class IdlePool(Generic[T]):
     """Connections made by ``factory`` on demand, reused LIFO, per process."""
@@ -33,13 +40,13 @@ class IdlePool(Generic[T]):
         self._factory = factory
         self._close = close
         self._max_idle = max_idle
-        self._pid = os.getpid()
+        self._generation = _forks[0]
         self._idle: list[T] = []
         self._inherited: list[list[T]] = []
 
     def acquire(self) -> T:
         """An idle connection of this process, or a new one (which may raise)."""
-        if self._pid != os.getpid():
+        if self._generation != _forks[0]:
             self._after_fork()
         try:
             return self._idle.pop()
@@ -48,14 +55,14 @@ class IdlePool(Generic[T]):
 
     def release(self, connection: T) -> None:
         """Gives back a connection that is in a clean state (no reply pending)."""
-        if self._pid == os.getpid() and len(self._idle) < self._max_idle:
+        if self._generation == _forks[0] and len(self._idle) < self._max_idle:
             self._idle.append(connection)
         else:
             self.discard(connection)
 
     def discard(self, connection: T) -> None:
         """Closes a connection whose state is unknown (an error happened on it)."""
-        if self._pid != os.getpid():
+        if self._generation != _forks[0]:
             return  # a parent's connection that a thread of ours held across fork: leave it
         try:
             self._close(connection)
@@ -64,7 +71,7 @@ class IdlePool(Generic[T]):
 
     def drain(self) -> None:
         """Closes every idle connection of this process."""
-        if self._pid != os.getpid():
+        if self._generation != _forks[0]:
             self._after_fork()
         idle, self._idle = self._idle, []
         for connection in idle:
@@ -73,4 +80,4 @@ class IdlePool(Generic[T]):
     def _after_fork(self) -> None:
         self._inherited.append(self._idle)
         self._idle = []
-        self._pid = os.getpid()
+        self._generation = _forks[0]
