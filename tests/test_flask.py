@@ -157,17 +157,8 @@ def test_lock_through_the_extension(tmp_path: Path) -> None:
 def test_threads_of_one_app_get_unique_numbers(tmp_path: Path) -> None:
     """The I/O-yielding method, 16 threads x 50 calls through the test client."""
     import threading
-    import time
 
-    class WithIO:
-        def __init__(self, param):
-            self.param = param
-
-        def query(self):
-            param = self.param
-            time.sleep(0)
-            self.param = param + 1
-            return self.param
+    from sharedstate.seed import SomeObjWithIO as WithIO
 
     app = make_app(tmp_path, "threads", sqlite_url(tmp_path, "threads"))
     state = SharedState(app)

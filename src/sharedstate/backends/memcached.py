@@ -37,7 +37,7 @@ import ssl
 import struct
 import time
 from collections.abc import Callable, Iterable
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from pymemcache.client.base import Client
@@ -293,23 +293,20 @@ class MemcachedBackend(Backend):
     def counter_add(self, key: str, delta: int) -> int:
         mapped = self._key(key)
 
+        def bump(client: Client) -> Any:
+            if delta >= 0:
+                return client.incr(mapped, delta, noreply=False)
+            return client.decr(mapped, -delta, noreply=False)
+
         def add(client: Client) -> int:
             while True:
-                value = (
-                    client.incr(mapped, delta, noreply=False)
-                    if delta >= 0
-                    else client.decr(mapped, -delta, noreply=False)
-                )
+                value = bump(client)
                 if value is not None:
                     return int(value) - OFFSET
                 if client.get(self._marker(mapped)) is not None:
                     # made by another process between our incr and this look (an item is
                     # written before its marker)? one more incr tells
-                    value = (
-                        client.incr(mapped, delta, noreply=False)
-                        if delta >= 0
-                        else client.decr(mapped, -delta, noreply=False)
-                    )
+                    value = bump(client)
                     if value is not None:
                         return int(value) - OFFSET
                     raise self._lost("counter", key)
