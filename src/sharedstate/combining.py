@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 MAX_BATCH = 256
@@ -53,14 +53,31 @@ class Combiner:
     (A shared condition's ``notify_all`` would wake every waiter for every batch.)
     """
 
-    def __init__(self, execute: Callable[[list[Call]], None]) -> None:
+    def __init__(
+        self,
+        execute: Callable[[list[Call]], None],
+        execute_one: Callable[[Any], Any] | None = None,
+    ) -> None:
         self._execute = execute
+        #: runs one lone call's payload directly (no Call, no batch): the uncontended path
+        self._execute_one = execute_one
         self._lock = threading.Lock()
         self._queue: list[Call] = []
         self._busy = False
         self._crowded = False  # the last batch had more than one call
 
     def submit(self, payload: Any) -> Any:
+        if self._execute_one is not None:
+            lock = self._lock
+            lock.acquire()
+            if not self._busy and not self._crowded:
+                self._busy = True
+                lock.release()
+                try:
+                    return self._execute_one(payload)
+                finally:
+                    self._finish(())
+            lock.release()
         call = Call(payload)
         with self._lock:
             if self._busy:
@@ -108,10 +125,11 @@ class Combiner:
             raise
         self._finish(batch)
 
-    def _finish(self, finished: list[Call]) -> None:
-        for other in finished:
-            if other.wakeup is not None and other.done:
-                other.wakeup.release()
+    def _finish(self, finished: Sequence[Call]) -> None:
+        if len(finished) > 1 or (finished and finished[0].wakeup is not None):
+            for other in finished:
+                if other.wakeup is not None and other.done:
+                    other.wakeup.release()
         with self._lock:
             if self._queue:
                 successor = self._queue.pop(0)

@@ -355,11 +355,16 @@ class Store:
             combiner = self._combiner(spec.key, functools.partial(self._run_calls, spec))
         return combiner.submit((method, args, kwargs))
 
-    def _combiner(self, key: str, execute: Callable[[list[Call]], None]) -> Combiner:
+    def _combiner(
+        self,
+        key: str,
+        execute: Callable[[list[Call]], None],
+        execute_one: Callable[[Any], Any] | None = None,
+    ) -> Combiner:
         combiner = self._combiners.get(key)
         if combiner is None:
             with self._combiners_lock:
-                combiner = self._combiners.setdefault(key, Combiner(execute))
+                combiner = self._combiners.setdefault(key, Combiner(execute, execute_one))
         return combiner
 
     def _run_calls(self, spec: ObjectSpec, batch: list[Call]) -> None:
@@ -670,7 +675,13 @@ class Counter:
         """Adds ``amount`` and returns the new value, atomically."""
         if type(amount) is not int:
             raise TypeError(f"a counter adds whole numbers, not {type(amount).__name__}")
-        return self.store._combiner(self.key, self._run_incrs).submit(amount)
+        combiner = self.store._combiners.get(self.key)
+        if combiner is None:
+            combiner = self.store._combiner(self.key, self._run_incrs, self._run_one)
+        return combiner.submit(amount)
+
+    def _run_one(self, amount: int) -> int:
+        return self.store.backend.counter_add(self.key, amount)
 
     def decr(self, amount: int = 1) -> int:
         """Subtracts ``amount`` and returns the new value, atomically."""
