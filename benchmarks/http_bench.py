@@ -2,14 +2,16 @@
 
     .venv/bin/python benchmarks/http_bench.py [--rounds 5] [--duration 5] [--connections 64]
 
-Both apps run at once under ``gunicorn -k gthread -w 4 --threads 8`` on 127.0.0.1 (each its
+The apps run at once under ``gunicorn -k gthread -w 4 --threads 8`` on 127.0.0.1 (each its
 own server); ``wrk`` loads one, then the other, alternating, for several rounds, so that
 both see the same machine conditions. Prints each round, the median requests per second of
 each app and their ratio (sharedstate / naive). The apps are :func:`sharedstate.demo_app.
 variant_app`: the seed's view (``flash`` + ``render_template``) with the seed's object.
 
 The naive app's numbers are wrong (per-worker copies), so it is the ceiling, not a rival:
-the question is what one atomic, shared ``query()`` per request costs.
+the question is what one atomic, shared ``query()`` per request costs. A third app,
+``handwritten_sqlite_app.py`` (one hand-written ``UPDATE ... RETURNING`` per request), runs
+in the same rounds: the floor of writing each request's number to disk at all.
 """
 
 from __future__ import annotations
@@ -27,8 +29,16 @@ import time
 from sharedstate.demo import HOST, Mode, Server, free_port
 from sharedstate.demo_app import PREFIX_VARIABLE, URL_VARIABLE
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+HANDWRITTEN = "hand-written SQLite"
+
 
 def gthread_mode(variant: str) -> Mode:
+    app = (
+        ["--chdir", HERE, "handwritten_sqlite_app:app"]
+        if variant == HANDWRITTEN
+        else [f'sharedstate.demo_app:variant_app("{variant}")']
+    )
     return Mode(
         f"gthread-{variant}",
         "gunicorn -k gthread",
@@ -42,7 +52,7 @@ def gthread_mode(variant: str) -> Mode:
             f"--threads={threads}",
             "--log-level=warning",
             "--graceful-timeout=2",
-            f'sharedstate.demo_app:variant_app("{variant}")',
+            *app,
         ],
         lambda workers: 0,
     )
@@ -77,9 +87,17 @@ def main() -> None:
 
     workdir = tempfile.mkdtemp(prefix="sharedstate-http-bench-")
     url = f"sqlite:///{workdir}/bench.db"
-    env = dict(os.environ, **{URL_VARIABLE: url, PREFIX_VARIABLE: "bench-"})
+    handwritten_db = os.path.join(workdir, "handwritten.db")
+    sys.path.insert(0, HERE)
+    from handwritten_sqlite_app import PATH_VARIABLE, create_table
+
+    create_table(handwritten_db)
+    env = dict(
+        os.environ,
+        **{URL_VARIABLE: url, PREFIX_VARIABLE: "bench-", PATH_VARIABLE: handwritten_db},
+    )
     servers: dict[str, Server] = {}
-    rates: dict[str, list[float]] = {"naive": [], "sharedstate": []}
+    rates: dict[str, list[float]] = {"naive": [], "sharedstate": [], HANDWRITTEN: []}
     try:
         for variant in rates:
             servers[variant] = Server(
@@ -114,9 +132,15 @@ def main() -> None:
         for server in servers.values():
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    naive, shared = (statistics.median(rates[v]) for v in ("naive", "sharedstate"))
+    naive, shared, handwritten = (
+        statistics.median(rates[v]) for v in ("naive", "sharedstate", HANDWRITTEN)
+    )
     print(
         f"median: naive {naive:.1f} req/s, sharedstate {shared:.1f} req/s, ratio {shared / naive:.3f}"
+    )
+    print(
+        f"floor: {HANDWRITTEN} (one UPDATE ... RETURNING per request) {handwritten:.1f} req/s, "
+        f"{handwritten / naive:.3f} of naive; sharedstate / {HANDWRITTEN}: {shared / handwritten:.3f}"
     )
     print(f"sharedstate's global_obj after the run: {stored} (one increment per request served)")
 
