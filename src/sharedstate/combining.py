@@ -91,22 +91,25 @@ class Combiner:
             call.wakeup.acquire()  # sleeps until done or promoted
             if call.done:
                 return call.outcome()
-            with self._lock:
-                batch = [call, *self._queue[: MAX_BATCH - 1]]
-                del self._queue[: MAX_BATCH - 1]
+            batch = self._take_batch(call)
         elif self._crowded:
             # The last batch had company: the threads it woke are about to call again.
             # Yielding the GIL once lets them queue, so they share this trip instead of
             # each making its own a moment later. A lone caller never pays this.
             time.sleep(0)
-            with self._lock:
-                batch = [call, *self._queue[: MAX_BATCH - 1]]
-                del self._queue[: MAX_BATCH - 1]
+            batch = self._take_batch(call)
         else:
             batch = [call]
         self._crowded = len(batch) > 1
         self._run_batch(batch, call)
         return call.outcome()
+
+    def _take_batch(self, call: Call) -> list[Call]:
+        """``call`` (this combiner's own) and the calls queued behind it."""
+        with self._lock:
+            batch = [call, *self._queue[: MAX_BATCH - 1]]
+            del self._queue[: MAX_BATCH - 1]
+        return batch
 
     def _run_batch(self, batch: list[Call], own: Call) -> None:
         try:
