@@ -27,7 +27,7 @@ MAX_BATCH = 256
 class Call:
     """One queued call: what to run, and (once done) its result or exception."""
 
-    __slots__ = ("payload", "context", "result", "error", "done", "promoted", "wakeup")
+    __slots__ = ("payload", "context", "result", "error", "done", "wakeup")
 
     def __init__(self, payload: Any) -> None:
         self.payload = payload
@@ -36,7 +36,6 @@ class Call:
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
-        self.promoted = False  # told to become the combiner
         self.wakeup: threading.Lock | None = None  # held while its thread sleeps
 
     def outcome(self) -> Any:
@@ -136,7 +135,6 @@ class Combiner:
         with self._lock:
             if self._queue:
                 successor = self._queue.pop(0)
-                successor.promoted = True
                 assert successor.wakeup is not None
                 successor.wakeup.release()  # it stays busy: the role passes on
             else:

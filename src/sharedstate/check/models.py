@@ -151,10 +151,6 @@ class Model:
         return None
 
 
-def _illegal_unless(ok: bool, state: Any) -> Any:
-    return state if ok else ILLEGAL
-
-
 class CounterModel(Model):
     """An integer counter: ``incr [n=1]`` returns the new value, ``get`` the value, ``set [v]``."""
 
