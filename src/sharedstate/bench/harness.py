@@ -11,6 +11,7 @@ checks that the operation counted exactly (final value == number of calls).
 from __future__ import annotations
 
 import multiprocessing
+import queue as thread_queue
 import statistics
 import threading
 import time
@@ -135,7 +136,19 @@ def _process_main(make: OperationFactory, threads: int, go: Any, window: float, 
 
 def run_window(layout: Layout, window: float, make: OperationFactory) -> tuple[float, int]:
     """Calls/second over ``window`` seconds, and the number of calls made (the warm-up
-    call of each thread included, so the caller can check the final value)."""
+    call of each thread included, so the caller can check the final value).
+
+    One process runs here, in this process (memory:// keeps its state nowhere else);
+    several are forked."""
+    if layout.processes == 1:
+        results: thread_queue.Queue[tuple[str, Any]] = thread_queue.Queue()
+        go_now = threading.Event()
+        go_now.set()
+        _process_main(make, layout.threads, go_now, window, results)
+        status, payload = results.get()
+        if status != "ok":
+            raise RuntimeError(f"a benchmark worker failed: {payload}")
+        return (payload - layout.threads) / window, payload
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     go = context.Event()

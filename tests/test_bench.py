@@ -1,0 +1,47 @@
+"""`sharedstate bench` runs end to end and every operation it measures counts exactly.
+
+Speed itself is judged by running the benchmark, not by tests; this checks that the
+benchmark measures what it says (both sides, both layouts, exact counts, ratios present).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("url", ["memory://", None], ids=["memory", "sqlite-default"])
+def test_bench_json_is_complete_and_exact(url):
+    command = [sys.executable, "-m", "sharedstate", "bench", "--seconds", "0.2", "--rounds", "1",
+               "--processes", "2", "--threads", "2", "--json"]
+    if url:
+        command += ["--url", url]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    measured = {(m["layout"], m["operation"], m["kind"]) for m in report["measurements"]}
+    layouts = {m["layout"] for m in report["measurements"]}
+    assert len(layouts) == 2
+    for layout in layouts:
+        for operation, kind in [("object call", "sharedstate"), ("counter incr", "sharedstate"),
+                                ("raw read-modify-write", "raw"), ("raw increment", "raw")]:
+            assert (layout, operation, kind) in measured
+    assert all(m["exact"] and m["median_ops_per_second"] > 0 for m in report["measurements"])
+    pairs = {(r["layout"], r["ours"], r["raw"]) for r in report["ratios"]}
+    assert len(pairs) == 4 and all(r["ratio"] > 0 for r in report["ratios"])
+    if url is None:
+        targets = {(r["ours"], r["raw"]): r["target"] for r in report["ratios"]}
+        assert targets[("object call", "raw read-modify-write")] == 0.8
+        assert targets[("counter incr", "raw increment")] == 0.9
+
+
+def test_bench_refuses_a_store_it_cannot_compare():
+    result = subprocess.run(
+        [sys.executable, "-m", "sharedstate", "bench", "--url", "nosuch://x"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "unknown store URL scheme" in result.stderr
