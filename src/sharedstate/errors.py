@@ -4,6 +4,29 @@ Every error sharedstate raises derives from :class:`SharedStateError`, so an app
 the whole family in one place; each cause has its own class and a message that names what
 went wrong (the store, the name, the attribute) rather than a driver's traceback. The
 driver's own exception is kept as ``__cause__`` for debugging.
+
+An error tells the truth about the call that raised it: every ``SharedStateError`` means
+*this call did not take effect*, except :class:`OutcomeUnknownError`, raised only when a
+write may have reached the store and the store stayed unreachable until the call's deadline,
+so the client could not learn whether it took effect::
+
+    SharedStateError
+    ├── InvalidURLError (ValueError)
+    ├── ConfigurationError
+    ├── BackendUnavailableError (ConnectionError)
+    ├── StoreTimeoutError (TimeoutError)
+    ├── OutcomeUnknownError
+    ├── CorruptStoreError
+    │   └── SignatureError
+    ├── StateLostError
+    ├── SerializationError (TypeError)
+    ├── ClassMismatchError (TypeError)
+    └── LeaseExpiredError
+
+Inside the package, a backend that fails *after* a request may have reached the server
+(the socket broke or timed out after sending) marks its error with ``request_sent = True``
+(see :func:`mark_sent`); the engine then learns the outcome from the store, and only when it
+cannot does the caller get :class:`OutcomeUnknownError`.
 """
 
 from __future__ import annotations
@@ -27,6 +50,11 @@ class BackendUnavailableError(SharedStateError, ConnectionError):
 
 class StoreTimeoutError(SharedStateError, TimeoutError):
     """The store did not answer, or a lock was not granted, within the time allowed."""
+
+
+class OutcomeUnknownError(SharedStateError):
+    """The call's write may have reached the store, and the store stayed unreachable until
+    the call's deadline: whether it took effect is unknown (the only error that says so)."""
 
 
 class CorruptStoreError(SharedStateError):
@@ -60,6 +88,17 @@ class LeaseExpiredError(SharedStateError):
     """A lock's lease (or a transaction's hold) ended before its holder was done with it."""
 
 
+def mark_sent(error: SharedStateError, sent: bool = True) -> SharedStateError:
+    """Marks a backend error as raised after the request may have reached the server."""
+    error.request_sent = sent  # type: ignore[attr-defined]
+    return error
+
+
+def request_sent(error: BaseException) -> bool:
+    """Whether ``error`` came after the request may have reached the server."""
+    return bool(getattr(error, "request_sent", False))
+
+
 __all__ = [
     "BackendUnavailableError",
     "ClassMismatchError",
@@ -67,6 +106,7 @@ __all__ = [
     "CorruptStoreError",
     "InvalidURLError",
     "LeaseExpiredError",
+    "OutcomeUnknownError",
     "SerializationError",
     "SharedStateError",
     "SignatureError",
