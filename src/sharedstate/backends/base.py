@@ -13,7 +13,8 @@ combining concurrent calls, transactions and leased locks are written once, in
   optimistic loop over ``load``/``compare_and_set``: no lock is held while ``change`` (the
   user's method) runs, so a writer that is descheduled mid-method stalls nobody. A backend
   may bound the loop and fall back to a lock after repeated conflicts (SQLite does).
-* ``counter_add/get/set``: native atomic counters (Redis ``INCR``, SQL ``UPDATE ... RETURNING``).
+* ``counter_add/get/set``: native atomic counters (Redis ``INCR``, SQL ``UPDATE ... RETURNING``);
+  ``counter_outcome`` tells, after a lost reply, whether an add took effect (call ids).
 
 Versions start at 1 and grow by one on every write, so a version seen once is never seen
 again for other contents (the store caches records by version).
@@ -123,8 +124,23 @@ class Backend(ABC):
 
     # -- counters ------------------------------------------------------------------------
     @abstractmethod
-    def counter_add(self, key: str, delta: int) -> int:
-        """Add ``delta`` (a missing counter counts as 0) and return the new value."""
+    def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
+        """Add ``delta`` (a missing counter counts as 0) and return the new value.
+
+        With ``call_id``, a backend whose requests can be lost in flight (a server) records
+        the id with the value it produced, in the same atomic step, so that
+        :meth:`counter_outcome` can tell later whether this add took effect.
+        """
+
+    def counter_outcome(self, key: str, call_id: str) -> int | None:
+        """After an add with ``call_id`` whose reply was lost (its request may have reached
+        the store): the value that add produced if it took effect; otherwise None, and from
+        then on that add can never take effect (it is fenced). Raises the backend's errors
+        when the store cannot be asked. Backends that cannot tell return ``UNKNOWN``.
+
+        Embedded backends never lose a request in flight, so they never need this.
+        """
+        return UNKNOWN
 
     @abstractmethod
     def counter_get(self, key: str) -> int:

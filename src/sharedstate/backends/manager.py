@@ -332,7 +332,7 @@ class ManagerBackend(Backend):
         return self._call("keys", prefix)
 
     # -- counters ------------------------------------------------------------------------
-    def counter_add(self, key: str, delta: int) -> int:
+    def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         return self._call("counter_add", key, delta)
 
     def counter_get(self, key: str) -> int:

@@ -290,7 +290,7 @@ class MemcachedBackend(Backend):
         ]
 
     # -- counters ------------------------------------------------------------------------
-    def counter_add(self, key: str, delta: int) -> int:
+    def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         mapped = self._key(key)
 
         def bump(client: Client) -> Any:

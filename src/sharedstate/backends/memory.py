@@ -58,7 +58,7 @@ class MemoryBackend(Backend):
         with _LOCK:
             return sorted(k for k in [*_SPACE, *_COUNTERS] if k.startswith(prefix))
 
-    def counter_add(self, key: str, delta: int) -> int:
+    def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         with _LOCK:
             value = _COUNTERS.get(key, 0) + delta
             _COUNTERS[key] = value

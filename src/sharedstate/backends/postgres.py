@@ -233,7 +233,7 @@ class PostgresBackend(Backend):
         return [row[0] for row in rows]
 
     # -- counters ------------------------------------------------------------------------
-    def counter_add(self, key: str, delta: int) -> int:
+    def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         def add(cursor: psycopg.Cursor[Any]) -> int:
             row = cursor.execute(self._sql["counter_add"], (delta, key)).fetchone()
             if row is None:  # first use of this counter

@@ -218,7 +218,7 @@ class RedisBackend(Backend):
                 return sorted(found)
 
     # -- counters ------------------------------------------------------------------------
-    def counter_add(self, key: str, delta: int) -> int:
+    def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         return int(self._command("INCRBY", self._key(key), delta))
 
     def counter_get(self, key: str) -> int:

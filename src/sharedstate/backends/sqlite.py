@@ -301,7 +301,7 @@ class SQLiteBackend(Backend):
         return [row[0] for row in rows]
 
     # -- counters ------------------------------------------------------------------------
-    def counter_add(self, key: str, delta: int) -> int:
+    def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         pool = self._connections
         connection = pool.acquire()
         try:  # the hot path: an existing counter, one statement, no retry machinery
