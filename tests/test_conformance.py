@@ -163,8 +163,19 @@ def test_lock_tokens_strictly_increase(store):
 def test_lock_is_exclusive_until_released(store):
     lock = store.lock("job", ttl=5)
     lease = lock.acquire()
-    with pytest.raises(StoreTimeoutError, match="job"):
-        store.lock("job", ttl=5).acquire(timeout=0.2)
+    errors: list[BaseException] = []
+
+    def contender() -> None:
+        try:
+            store.lock("job", ttl=5).acquire(timeout=0.2)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=contender)
+    worker.start()
+    worker.join(5)
+    assert len(errors) == 1 and isinstance(errors[0], StoreTimeoutError)
+    assert "job" in str(errors[0])
     lease.release()
     assert store.lock("job", ttl=5).acquire(timeout=1).token == lease.token + 1
 

@@ -60,12 +60,12 @@ class Counter:
         """One add with a call id; a lost reply is resolved, never guessed."""
         backend = self.store.backend
         while True:
-            call_id = new_id()
+            call_id = new_id() if backend.loses_replies else None
             try:
                 with deadline_scope(deadline):
                     return backend.counter_add(self.key, delta, call_id)
             except SharedStateError as exc:
-                if not request_sent(exc):
+                if call_id is None or not request_sent(exc):
                     raise
                 cause: SharedStateError = exc
             pause = 0.002

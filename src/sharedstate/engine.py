@@ -39,6 +39,7 @@ empty payload is a tombstone: a deleted object, whose versions never restart.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import time
@@ -58,12 +59,31 @@ from .errors import (
 T = TypeVar("T")
 
 MAGIC = b"\x00S"
-KEEP_IDS = 8  # call ids a record remembers: more than one process can lose replies at once
+KEEP_IDS = 16  # call ids a record keeps: writes by others while a lost reply is resolved
 OPTIMISTIC_TRIES = 3  # conflicts in a row before a step takes a hold to get through
 
 
+class _Ids:
+    """Call ids: a random per-process prefix and a counter (cheaper than os.urandom per
+    call); a forked child draws a new prefix, so parent and child never share an id."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(6).hex()
+        self.count = itertools.count(1)
+
+
+_IDS = _Ids()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_IDS.reseed)
+
+
 def new_id() -> str:
-    return os.urandom(8).hex()
+    """A call id unique across processes and hosts (48 random bits per process, then a
+    per-process sequence number)."""
+    return f"{_IDS.prefix}{next(_IDS.count):x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +95,29 @@ class Frame:
     hold: tuple[str, float] | None = None  # (owner, ttl in seconds)
 
     def encode(self) -> bytes:
+        if not self.ids and self.hold is None:
+            return self.payload  # no frame needed (what an embedded store always writes)
         hold = f"{self.hold[0]}:{self.hold[1]!r}" if self.hold is not None else ""
         return b"%s%s|%s\n%s" % (MAGIC, ",".join(self.ids).encode(), hold.encode(), self.payload)
 
-    def written(self, call_id: str, payload: bytes, hold: tuple[str, float] | None = None) -> Frame:
-        """The frame a write with ``call_id`` leaves behind."""
+    def written(self, call_id: str | None, payload: bytes, hold: tuple[str, float] | None = None) -> Frame:
+        """The frame a write with ``call_id`` leaves behind (None: a store that never loses
+        a reply keeps no ids)."""
+        if call_id is None:
+            return Frame(payload, (), hold)
         return Frame(payload, (*self.ids[-(KEEP_IDS - 1) :], call_id), hold)
+
+    def applied(self, version: int, expected: int | None, call_id: str) -> bool | None:
+        """Whether the write with ``call_id`` that expected version ``expected`` is part of
+        this frame's record (at ``version``): ids sit in version order, the last one at
+        ``version``, so the write, had it applied, sits at a known place. None: that place
+        is beyond the ids kept, so the record cannot tell."""
+        place = len(self.ids) - 1 - (version - ((expected or 0) + 1))
+        if place >= len(self.ids):
+            return False  # the record is older than the write would have made it
+        if place < 0:
+            return None
+        return self.ids[place] == call_id
 
 
 EMPTY = Frame(b"")
@@ -191,14 +228,64 @@ class Engine:
         are waited out). ``hold``: the hold the written record carries (None: none).
         ``wait=False``: others' holds are not waited out; ``change`` judges them (a holder
         releasing or extending its own hold learns at once that it was taken over)."""
-        call_id = new_id()
-        record: Any = self.cache.get(key, UNKNOWN)
-        if record is not UNKNOWN and key in self._stale:
-            record = UNKNOWN
-        cached = record is not UNKNOWN
-        conflicts = 0
-        lost: Any = UNKNOWN  # the expected version of a write whose reply was lost
-        lost_outcome: Any = None
+        record = self.cache.get(key)
+        if record is not None and owner is None and hold is None and key not in self._stale:
+            # The hot path: the cached record is current (usually: this process wrote it),
+            # so the step is one compare-and-set. Anything unusual goes to ``_settle``.
+            frame = self.frame_of(key, record)
+            if frame.hold is None:
+                try:
+                    payload, outcome = change(record, frame)
+                except Exception:
+                    return self._settle(key, change, deadline, owner, hold, wait)
+                if payload is not None and time.monotonic() < deadline:
+                    call_id = new_id() if self.backend.loses_replies else None
+                    written = frame.written(call_id, payload)
+                    try:
+                        with deadline_scope(deadline):
+                            ok, current = self.backend.compare_and_set(key, record.version, written.encode())
+                    except SharedStateError as exc:
+                        if not request_sent(exc):
+                            raise
+                        return self._settle(
+                            key, change, deadline, owner, hold, wait, call_id, (record.version, outcome)
+                        )
+                    if ok:
+                        self.cache[key] = current
+                        self._frames[key] = (current, written)
+                        return current, outcome
+                    self._note_conflict(key, current)
+                    return self._settle(key, change, deadline, owner, hold, wait, call_id, None, current)
+        return self._settle(key, change, deadline, owner, hold, wait)
+
+    def _settle(
+        self,
+        key: str,
+        change: Change,
+        deadline: float,
+        owner: str | None,
+        hold: tuple[str, float] | None,
+        wait: bool,
+        call_id: str | None = None,
+        lost_write: tuple[int | None, Any] | None = None,
+        current: Any = UNKNOWN,
+    ) -> tuple[Record | None, Any]:
+        """The general case of :meth:`run`: holds to wait out, conflicts, lost replies.
+
+        ``lost_write``: (expected version, outcome) of a write already sent with ``call_id``
+        whose reply was lost; ``current``: a record a failed compare-and-set returned."""
+        if call_id is None and self.backend.loses_replies:
+            call_id = new_id()
+        record: Any = current
+        cached = False
+        if record is UNKNOWN and lost_write is None:
+            record = self.cache.get(key, UNKNOWN)
+            if record is not UNKNOWN and key in self._stale:
+                record = UNKNOWN
+            cached = record is not UNKNOWN
+        conflicts = 0 if current is UNKNOWN else 1
+        lost: Any = UNKNOWN if lost_write is None else lost_write[0]  # its expected version
+        lost_outcome: Any = None if lost_write is None else lost_write[1]
         pause = 0.002
         while True:
             if record is UNKNOWN:
@@ -214,7 +301,7 @@ class Engine:
                     continue
                 cached = False
                 if lost is not UNKNOWN:
-                    if call_id in self.frame_of(key, record).ids:
+                    if self._lost_write_applied(key, record, lost, call_id):
                         return record, lost_outcome
                     if record is None or record.version != lost:
                         lost = UNKNOWN  # the versions moved on without it: it can never apply
@@ -245,12 +332,12 @@ class Engine:
                 return self.run(key, change, deadline, owner=through, hold=None)
             if payload is None:
                 payload = frame.payload
-            data = frame.written(call_id, payload, hold).encode()
+            written = frame.written(call_id, payload, hold)
             expected = record.version if record is not None else None
             self._check_deadline(deadline, lost, key)
             try:
                 with deadline_scope(deadline):
-                    ok, current = self.backend.compare_and_set(key, expected, data)
+                    ok, current = self.backend.compare_and_set(key, expected, written.encode())
             except SharedStateError as exc:
                 if not request_sent(exc) and lost is UNKNOWN:
                     raise
@@ -261,17 +348,36 @@ class Engine:
                 continue
             if ok:
                 self.cache[key] = current
+                self._frames[key] = (current, written)
                 self._stale.discard(key)
                 return current, outcome
-            self._note(key, current)
+            self._note_conflict(key, current)
             if lost is not UNKNOWN:
-                if call_id in self.frame_of(key, current).ids:
+                if self._lost_write_applied(key, current, lost, call_id):
                     return current, lost_outcome
                 lost = UNKNOWN  # this compare-and-set expected the lost one's version: moved
             conflicts += 1
-            if self.backend.reads_are_cheap:
-                self._stale.add(key)
             record, cached = current, False
+
+    def _lost_write_applied(self, key: str, record: Record | None, lost: int | None, call_id: str | None) -> bool:
+        """Whether the write sent with ``call_id`` (expecting version ``lost``) took effect,
+        judged on ``record``; raises OutcomeUnknownError when the record cannot tell (more
+        writes followed it than a record keeps ids of)."""
+        if record is None or call_id is None:
+            return False
+        applied = self.frame_of(key, record).applied(record.version, lost, call_id)
+        if applied is None:
+            raise OutcomeUnknownError(
+                f"a call on {self.describe(key)} lost its reply from {self.backend.describe()}, "
+                f"and more than {KEEP_IDS} writes followed before it could ask whether its own "
+                "took effect: whether it did is unknown"
+            )
+        return applied
+
+    def _note_conflict(self, key: str, current: Record | None) -> None:
+        if self.backend.reads_are_cheap:
+            self._stale.add(key)
+        self._note(key, current)
 
     def _take_hold_to_get_through(self, key: str, deadline: float) -> str:
         """Holds the record for a step that lost the race ``OPTIMISTIC_TRIES`` times, so

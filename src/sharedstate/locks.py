@@ -61,7 +61,9 @@ class Lock:
         self.ttl = ttl
         self.timeout = timeout
         self.key = key
-        self._held = threading.local()  # the lease of ``with lock:``, per thread/greenlet
+        #: leases held per thread (greenlet) and lock key, shared by every Lock of the store
+        self._held: threading.local = store._leases
+        self._entered = threading.local()  # the lease ``with lock:`` took, per thread
         self._last_token = 0  # the largest token this process has seen for this lock
 
     def _token(self, frame: Frame) -> int:
@@ -78,10 +80,11 @@ class Lock:
 
     def acquire(self, timeout: float | None | object = UNKNOWN) -> Lease:
         """Waits for the lock (up to ``timeout`` seconds) and returns the new lease."""
-        if getattr(self._held, "lease", None) is not None and not self._held.lease.expired:
+        held = self._lease_here()
+        if held is not None and not held.expired:
             raise ConfigurationError(
-                f"this thread already holds lock {self.name!r} (token {self._held.lease.token}); "
-                "the lock is not re-entrant: waiting for it would wait for itself"
+                f"this thread already holds lock {self.name!r} (token {held.token}); the lock "
+                "is not re-entrant: waiting for it would wait for itself"
             )
         limit = self.timeout if timeout is UNKNOWN else timeout
         deadline = time.monotonic() + (FOREVER if limit is None else float(limit))  # type: ignore[arg-type]
@@ -99,8 +102,12 @@ class Lock:
             _, token = self.store._engine.run(self.key, grant, deadline, owner=owner, hold=(owner, ttl))
         self._last_token = max(self._last_token, token)
         lease = Lease(self, token, owner, time.time() + ttl, started + ttl)
-        self._held.lease = lease
+        self._held.__dict__.setdefault("leases", {})[self.key] = lease
         return lease
+
+    def _lease_here(self) -> Lease | None:
+        """The lease this thread holds on this lock, if any."""
+        return getattr(self._held, "leases", {}).get(self.key)
 
     def _mine(self, lease: Lease, frame: Frame) -> None:
         token = self._token(frame)
@@ -135,8 +142,8 @@ class Lock:
                 self.key, drop, time.monotonic() + self.store.timeout, owner=lease.owner, wait=False
             )
         finally:
-            if getattr(self._held, "lease", None) is lease:
-                self._held.lease = None
+            if self._lease_here() is lease:
+                del self._held.leases[self.key]
 
     def locked(self) -> bool:
         """Whether someone holds a lease that this process does not yet count as expired."""
@@ -145,10 +152,12 @@ class Lock:
         return engine.hold_remaining(self.key, record, engine.frame_of(self.key, record)) > 0
 
     def __enter__(self) -> Lease:
-        return self.acquire()
+        self._entered.lease = self.acquire()
+        return self._entered.lease
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        lease = getattr(self._held, "lease", None)
+        lease = getattr(self._entered, "lease", None)
+        self._entered.lease = None
         if lease is None:
             return
         try:

@@ -78,6 +78,7 @@ class Store:
         self._engine = Engine(self.backend, self._describe_key)
         self._objects = Objects(self._engine, self.codec, self.timeout)
         self._specs: dict[str, ObjectSpec] = {}
+        self._leases = threading.local()  # see Lock._held
         self._forget_threads()
         _STORES.add(self)
 
@@ -167,12 +168,11 @@ class Store:
         key = self.prefix + OBJECT + name
         self._engine.forget(key)
         try:
-            record, _ = self._engine.run(
+            _, removed_object = self._engine.run(
                 key,
-                lambda record, frame: (b"" if frame.payload else None, None),
+                lambda record, frame: (b"" if frame.payload else None, bool(frame.payload)),
                 time.monotonic() + self.timeout,
             )
-            removed_object = record is not None and bool(record.data)
         except StateLostError:  # evicted state: deleting the name is how to start again
             removed_object = self.backend.delete(key)
         self._engine.forget(key)

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -53,14 +52,20 @@ Change = Callable[["Record | None"], "bytes | None"]
 _DEADLINE: ContextVar[float | None] = ContextVar("sharedstate_deadline", default=None)
 
 
-@contextmanager
-def deadline_scope(deadline: float) -> Iterator[None]:
-    """Requests made inside belong to a step that must end by ``deadline``."""
-    token = _DEADLINE.set(deadline)
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
+class deadline_scope:  # noqa: N801 - used as a plain ``with`` block
+    """Requests made inside belong to a step that must end by ``deadline`` (a class, not a
+    generator context manager: it runs on every call's hot path)."""
+
+    __slots__ = ("deadline", "token")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __enter__(self) -> None:
+        self.token = _DEADLINE.set(self.deadline)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _DEADLINE.reset(self.token)
 
 
 def time_left(default: float) -> float:
@@ -85,6 +90,10 @@ class Backend(ABC):
     #: store, where the write waits for a lock; not a server, whose failed
     #: compare-and-set returns the current record in the same round trip)
     reads_are_cheap: ClassVar[bool] = False
+    #: True where a request can reach the store while its reply is lost (a server over a
+    #: network); records then keep call ids so the engine can learn what happened. An
+    #: embedded store answers every request it ran, so it keeps none.
+    loses_replies: ClassVar[bool] = True
 
     def __init__(self, url: str, options: dict[str, str]) -> None:
         unknown = set(options) - self.parameters

@@ -24,6 +24,7 @@ class MemoryBackend(Backend):
     schemes = ("memory",)
     parameters: ClassVar[frozenset[str]] = frozenset({"timeout"})
     reads_are_cheap = True
+    loses_replies = False
 
     def load(self, key: str) -> Record | None:
         return _SPACE.get(key)

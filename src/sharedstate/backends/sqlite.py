@@ -100,6 +100,7 @@ class SQLiteBackend(Backend):
     schemes = ("sqlite",)
     parameters: ClassVar[frozenset[str]] = frozenset({"timeout", "synchronous"})
     reads_are_cheap = True
+    loses_replies = False
 
     def __init__(self, url: str, options: dict[str, str]) -> None:
         super().__init__(url, options)
