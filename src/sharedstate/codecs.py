@@ -9,8 +9,8 @@ Two codecs:
   its int key. Reading JSON can never run code, which is why it is the default.
 * :class:`SignedPickleCodec` stores anything pickle can, but only with a secret key: each
   entry carries an HMAC-SHA256 of its bytes, checked in constant time *before* unpickling,
-  so a store writer without the key cannot make a reader run code (the diskcache CVE in
-  FIELD-NOTES.md came from unpickling by default).
+  so a store writer without the key cannot make a reader run code (caches that unpickle
+  whatever they read have had exactly that remote-code-execution bug).
 
 Both raise :class:`~sharedstate.errors.SerializationError` with the path of the value they
 cannot store, so the message can name the attribute; nothing is stored in that case.

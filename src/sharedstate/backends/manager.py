@@ -6,7 +6,8 @@ records and counters.
 
 Why not plain Manager proxies of the user's object: the manager server runs each client
 connection in its own thread, so two clients' method calls on one proxied object interleave
-(FIELD-NOTES.md: 2,146 unique values out of 16,000 once the method yields). Here the
+(measured while building this backend: 2,146 unique values out of 16,000 calls once the
+method yields). Here the
 server only keeps records, and every registry operation runs under one lock, so each
 (a compare-and-set, a counter add) is atomic; the user's method runs in the client, inside
 the store's optimistic loop, like on every other backend. One lock rather than one per

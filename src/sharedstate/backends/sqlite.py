@@ -22,14 +22,14 @@ How it keeps many processes correct and fast:
   increments 77k/s against 61k/s with SQLite's handler). The pauses are ``time.sleep``, so
   under gevent they yield: a greenlet that holds the write lock (in the locked fallback
   below, which runs the method inside the transaction) gets to finish, where a wait in C
-  would block its event loop (relstorage#382 in FIELD-NOTES.md).
+  would block its event loop (the deadlock of zodb/relstorage#382).
 * **A pool of connections per process**, opened lazily and again after ``fork``: the
   SQLite docs forbid carrying an open connection across ``fork()`` (howtocorrupt §2.7).
   Pooled rather than per thread, because servers that start a thread or a greenlet per
   request would otherwise open (and keep) a connection per request.
 * **Schema creation that is safe when hundreds of processes start at once**: ``CREATE
   TABLE IF NOT EXISTS`` inside ``BEGIN IMMEDIATE``, under the same busy wait (diskcache's
-  "database is locked" at start-up, FIELD-NOTES.md).
+  "database is locked" errors when many processes open one new file).
 """
 
 from __future__ import annotations
