@@ -12,6 +12,8 @@ from .errors import (
     ClassMismatchError,
     ConfigurationError,
     CorruptStoreError,
+    CounterOverflowError,
+    InvalidNameError,
     InvalidURLError,
     LeaseExpiredError,
     OutcomeUnknownError,
@@ -19,6 +21,7 @@ from .errors import (
     SharedStateError,
     SignatureError,
     StateLostError,
+    StateTooLargeError,
     StoreTimeoutError,
 )
 from .store import Counter, Lease, Lock, SharedObject, Store, connect
@@ -31,6 +34,8 @@ __all__ = [
     "ConfigurationError",
     "CorruptStoreError",
     "Counter",
+    "CounterOverflowError",
+    "InvalidNameError",
     "InvalidURLError",
     "JSONCodec",
     "Lease",
@@ -43,6 +48,7 @@ __all__ = [
     "SignatureError",
     "SignedPickleCodec",
     "StateLostError",
+    "StateTooLargeError",
     "Store",
     "StoreTimeoutError",
     "connect",

@@ -16,7 +16,7 @@ COMMANDS: dict[str, str] = {
     "demo": "sharedstate.demo:demo_command",
     "check": "sharedstate.check.command:check_command",
     "bench": "sharedstate.bench:bench_command",
-    "serve": "sharedstate.backends.manager:serve_command",
+    "serve": "sharedstate.serve:serve_command",
 }
 
 HELP = {
