@@ -216,7 +216,7 @@ class RedisBackend(Backend):
     def _damaged(self, key: str, what: str, kind: str = "record") -> CorruptStoreError:
         return CorruptStoreError(
             f"the {kind} {key!r} in Redis at {self.describe()} (key {self._key(key)!r}) is "
-            f"damaged: {what}; something other than sharedstate wrote it; delete the name to "
+            f"damaged: {what}; something other than sharedstate wrote it; remove that key to "
             "start again"
         )
 
