@@ -7,6 +7,7 @@
 """
 
 from .codecs import JSONCodec, SignedPickleCodec
+from .counters import Counter
 from .errors import (
     BackendUnavailableError,
     ClassMismatchError,
@@ -24,7 +25,9 @@ from .errors import (
     StateTooLargeError,
     StoreTimeoutError,
 )
-from .store import Counter, Lease, Lock, SharedObject, Store, connect
+from .locks import Lease, Lock
+from .objects import SharedObject
+from .store import Store, connect
 
 __version__ = "0.1.0"
 

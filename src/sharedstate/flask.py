@@ -49,8 +49,11 @@ from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup, with_appcontext
 
 from .backends import redact_url, split_url
+from .counters import Counter
 from .errors import ConfigurationError
-from .store import Counter, Lease, Lock, SharedObject, Store, connect
+from .locks import Lease, Lock
+from .objects import SharedObject
+from .store import Store, connect
 
 T = TypeVar("T")
 

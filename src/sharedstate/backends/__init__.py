@@ -57,8 +57,11 @@ def _mask(text: object) -> object:
     return re.sub(r":[^:@/]*@", ":***@", text) if isinstance(text, str) else text
 
 
-def open_backend(url: str, options: dict[str, str]) -> Backend:
-    """The backend for ``url`` (nothing is connected yet: connections open lazily)."""
+def open_backend(url: str, options: dict[str, str], timeout: float) -> Backend:
+    """The backend for ``url`` (nothing is connected yet: connections open lazily).
+
+    ``options`` are the backend's own query parameters; ``timeout`` is the store's call
+    deadline, which a backend also uses as the longest any one request may wait."""
     scheme, _ = split_url(url)
     module_name, class_name, extra = SCHEMES[scheme]
     try:
@@ -69,6 +72,8 @@ def open_backend(url: str, options: dict[str, str]) -> Backend:
             f"{scheme}:// needs a driver that is not installed ({exc.name}): {hint}"
         ) from exc
     backend_class: type[Backend] = getattr(module, class_name)
+    if "timeout" in backend_class.parameters:
+        options = {**options, "timeout": repr(timeout)}
     return backend_class(url, options)
 
 

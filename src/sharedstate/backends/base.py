@@ -22,8 +22,11 @@ again for other contents (the store caches records by version).
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -45,6 +48,29 @@ UNKNOWN: Any = object()
 GAVE_UP: Any = object()
 
 Change = Callable[["Record | None"], "bytes | None"]
+
+#: The deadline (``time.monotonic()``) of the step the current request belongs to.
+_DEADLINE: ContextVar[float | None] = ContextVar("sharedstate_deadline", default=None)
+
+
+@contextmanager
+def deadline_scope(deadline: float) -> Iterator[None]:
+    """Requests made inside belong to a step that must end by ``deadline``."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def time_left(default: float) -> float:
+    """How long a request may still wait for the store: what is left of its step's deadline
+    (never more than ``default``, the backend's own limit, nor less than a millisecond)."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return default
+    return max(min(deadline - time.monotonic(), default), 0.001)
+
 
 #: A counter's range: what SQLite's INTEGER, PostgreSQL's bigint and Redis's INCRBY hold
 #: exactly. One range for every backend, so that moving a store never changes what a

@@ -1,0 +1,118 @@
+"""Shared counters: the backend's native atomic add, combined per process.
+
+Concurrent ``incr`` calls of one process on one counter are combined (``combining.py``) into
+one native add of their sum; each caller gets the value it would have seen had the batch's
+calls run one after another, in queue order. Every add carries a call id, so that a reply
+lost in flight (a broken connection, a paused server) is resolved by asking the store
+whether that add took effect (:meth:`~sharedstate.backends.base.Backend.counter_outcome`)
+rather than guessed: the engine returns its value, or retries an add that is certain never
+to apply, or, when the store stays unreachable until the deadline, raises
+:class:`~sharedstate.errors.OutcomeUnknownError`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from .backends.base import UNKNOWN, deadline_scope
+from .combining import Call, batch_deadline
+from .engine import new_id
+from .errors import OutcomeUnknownError, SharedStateError, StoreTimeoutError, request_sent
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+class Counter:
+    """A shared integer; ``incr`` is the backend's native atomic add."""
+
+    def __init__(self, store: Store, name: str, key: str) -> None:
+        self.store = store
+        self.name = name
+        self.key = key
+
+    def incr(self, amount: int = 1) -> int:
+        """Adds ``amount`` and returns the new value, atomically."""
+        if type(amount) is not int:
+            raise TypeError(f"a counter adds whole numbers, not {type(amount).__name__}")
+        deadline = time.monotonic() + self.store.timeout
+        combiner = self.store._combiners.get(self.key)
+        if combiner is None:
+            combiner = self.store._combiner(
+                self.key, self._run_incrs, self._add, f"an increment of counter {self.name!r}"
+            )
+        return combiner.submit(amount, deadline)
+
+    def decr(self, amount: int = 1) -> int:
+        """Subtracts ``amount`` and returns the new value, atomically."""
+        return self.incr(-amount)
+
+    def _run_incrs(self, batch: list[Call]) -> None:
+        """One native add for the whole batch, in queue order."""
+        total = sum(call.payload for call in batch)
+        running = self._add(total, batch_deadline(batch)) - total
+        for call in batch:
+            running += call.payload
+            call.finish(running)
+
+    def _add(self, delta: int, deadline: float) -> int:
+        """One add with a call id; a lost reply is resolved, never guessed."""
+        backend = self.store.backend
+        while True:
+            call_id = new_id()
+            try:
+                with deadline_scope(deadline):
+                    return backend.counter_add(self.key, delta, call_id)
+            except SharedStateError as exc:
+                if not request_sent(exc):
+                    raise
+                cause: SharedStateError = exc
+            pause = 0.002
+            while True:  # ask the store whether the add took effect, until the deadline
+                if time.monotonic() >= deadline:
+                    raise OutcomeUnknownError(
+                        f"an increment of counter {self.name!r} was sent to "
+                        f"{backend.describe()}, which then did not answer before the call's "
+                        "deadline (see ?timeout=): whether it took effect is unknown"
+                    ) from cause
+                try:
+                    with deadline_scope(deadline):
+                        found = backend.counter_outcome(self.key, call_id)
+                except SharedStateError as exc:
+                    cause = exc
+                    time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+                    pause = min(pause * 2, 0.25)
+                    continue
+                break
+            if found is UNKNOWN:
+                raise OutcomeUnknownError(
+                    f"an increment of counter {self.name!r} lost its reply, and "
+                    f"{backend.describe()} cannot tell whether it took effect"
+                ) from cause
+            if found is not None:
+                return int(found)
+            # fenced: it never took effect and never will; the add is made again, in time
+            if time.monotonic() >= deadline:
+                raise StoreTimeoutError(
+                    f"an increment of counter {self.name!r} could not complete before its "
+                    f"deadline (see ?timeout=) on {backend.describe()}; it did not take effect"
+                ) from cause
+
+    def get(self) -> int:
+        """The current value."""
+        with deadline_scope(time.monotonic() + self.store.timeout):
+            return self.store.backend.counter_get(self.key)
+
+    def set(self, value: int) -> None:
+        """Sets the value."""
+        if type(value) is not int:
+            raise TypeError(f"a counter holds whole numbers, not {type(value).__name__}")
+        with deadline_scope(time.monotonic() + self.store.timeout):
+            self.store.backend.counter_set(self.key, value)
+
+    def __int__(self) -> int:
+        return self.get()
+
+    def __repr__(self) -> str:
+        return f"<Counter {self.name!r}>"

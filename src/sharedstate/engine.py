@@ -1,0 +1,319 @@
+"""The atomic step: the one home of every read-modify-write sharedstate makes.
+
+Objects, locks, transactions and counters all come here; a backend only keeps versioned
+records (``backends/base.py``). What this module owns, so that nothing above repeats it:
+
+* **The cache-first compare-and-set.** A per-process cache of the last record seen: when it
+  is still current, a step costs one round trip (the compare-and-set); when it is stale, the
+  failed compare-and-set returns the current record and the retry costs one more. Where
+  reads are far cheaper than a failed write (SQLite), a key other processes keep writing is
+  read first.
+* **The deadline.** Every step has one, fixed when its caller called; every wait (for a
+  hold, after a broken connection) stops there. Backends bound each request by it too
+  (:func:`~sharedstate.backends.base.time_left`).
+* **A bound on optimistic retries, then a hold.** After ``OPTIMISTIC_TRIES`` conflicts in a
+  row a step stops racing: it writes a *hold* into the record (a lease: owner and ttl), which
+  makes every other writer wait, runs its change on the held state, and writes the result
+  with a compare-and-set on the held version. A slow method therefore gets through under any
+  traffic, and no user code runs while a database lock is held.
+* **Holds and their expiry, by the observer's own clock.** A hold stores a duration, not a
+  time of day. A process that sees a hold notes when it first saw that version (monotonic
+  clock) and treats it as expired one ttl later; the holder counts its ttl from before it
+  sent the hold. So no wall clock is compared between hosts: a client whose clock runs 30 s
+  ahead cannot take a live hold, and a crashed holder blocks others for at most one ttl from
+  when they first see it, whatever its clock said. (Clock *rates* are assumed to agree.)
+* **Call ids and outcome resolution.** Each write carries a random call id, and a record
+  keeps the last few. When a write's reply is lost (a connection broke after sending, a
+  timeout), the step reads the record again, reconnecting until its deadline: if the id is
+  there the call took effect and returns its result; if the version moved on without it, the
+  write can never apply and the step simply runs again; if the version is unchanged, the
+  step writes again with the same id, which makes the lost write impossible. Only when the
+  store stays unreachable until the deadline does the caller get
+  :class:`~sharedstate.errors.OutcomeUnknownError`. Counters ask the backend
+  (``counter_outcome``), which records ids beside the counter.
+
+Stored form of a record: a small frame around the payload, ``b"\\0S" ids "|" hold "\\n"
+payload``; a record without the frame (written by an earlier version) is all payload. An
+empty payload is a tombstone: a deleted object, whose versions never restart.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .backends.base import UNKNOWN, Backend, Record, deadline_scope
+from .errors import (
+    OutcomeUnknownError,
+    SharedStateError,
+    StateLostError,
+    StoreTimeoutError,
+    request_sent,
+)
+
+T = TypeVar("T")
+
+MAGIC = b"\x00S"
+KEEP_IDS = 8  # call ids a record remembers: more than one process can lose replies at once
+OPTIMISTIC_TRIES = 3  # conflicts in a row before a step takes a hold to get through
+
+
+def new_id() -> str:
+    return os.urandom(8).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A record's contents: the payload, the recent call ids, and a hold if one is set."""
+
+    payload: bytes
+    ids: tuple[str, ...] = ()
+    hold: tuple[str, float] | None = None  # (owner, ttl in seconds)
+
+    def encode(self) -> bytes:
+        hold = f"{self.hold[0]}:{self.hold[1]!r}" if self.hold is not None else ""
+        return b"%s%s|%s\n%s" % (MAGIC, ",".join(self.ids).encode(), hold.encode(), self.payload)
+
+    def written(self, call_id: str, payload: bytes, hold: tuple[str, float] | None = None) -> Frame:
+        """The frame a write with ``call_id`` leaves behind."""
+        return Frame(payload, (*self.ids[-(KEEP_IDS - 1) :], call_id), hold)
+
+
+EMPTY = Frame(b"")
+
+
+def decode_frame(data: bytes) -> Frame:
+    if not data.startswith(MAGIC):
+        return Frame(data)
+    end = data.find(b"\n")
+    head = data[2:end].decode("ascii")
+    ids, _, hold = head.partition("|")
+    owner, _, ttl = hold.partition(":")
+    return Frame(data[end + 1 :], tuple(ids.split(",")) if ids else (), (owner, float(ttl)) if hold else None)
+
+
+class Held(Exception):
+    """Internal: the record is held by another owner (a transaction, a lock, a step that
+    stopped racing); the step waits, at most ``remaining`` seconds more for this hold."""
+
+    def __init__(self, remaining: float) -> None:
+        super().__init__(remaining)
+        self.remaining = remaining
+
+
+#: A change: from the current frame (EMPTY when nothing is stored) to the new payload (None:
+#: write nothing) and an outcome handed back to the caller once that write is known applied.
+Change = Callable[[Record | None, Frame], "tuple[bytes | None, Any]"]
+
+
+class Engine:
+    """The atomic step over one backend, for one store (its cache is per process)."""
+
+    def __init__(self, backend: Backend, describe: Callable[[str], str]) -> None:
+        self.backend = backend
+        self.describe = describe  # key -> "shared object 'x'" etc., for messages
+        self.cache: dict[str, Record] = {}
+        self._frames: dict[str, tuple[Record, Frame]] = {}  # key -> a decoded cached record
+        self._stale: set[str] = set()
+        self._seen_holds: dict[str, tuple[int, float]] = {}  # key -> (version, first seen)
+
+    # -- reading -------------------------------------------------------------------------
+    def frame_of(self, key: str, record: Record | None) -> Frame:
+        if record is None:
+            return EMPTY
+        known = self._frames.get(key)
+        if known is not None and known[0] is record:
+            return known[1]
+        frame = decode_frame(record.data)
+        self._frames[key] = (record, frame)
+        return frame
+
+    def load(self, key: str, deadline: float) -> Record | None:
+        """The stored record (one round trip), noted in the cache."""
+        with deadline_scope(deadline):
+            record = self.backend.load(key)
+        self._note(key, record)
+        return record
+
+    def _note(self, key: str, record: Record | None) -> None:
+        """Keeps the cache; a record this process saw that vanished is lost state."""
+        if record is not None:
+            known = self.cache.get(key)
+            if known is None or known.version <= record.version:  # never step back in time
+                self.cache[key] = record
+            return
+        if self.cache.pop(key, None) is not None:
+            raise StateLostError(
+                f"the state of {self.describe(key)} vanished from {self.backend.describe()} "
+                "(evicted, flushed, or a server restarted without persistence); it is not "
+                "re-created, since that would repeat what it already handed out; restore it, "
+                "or delete the name to start again"
+            )
+
+    def forget(self, key: str) -> None:
+        self.cache.pop(key, None)
+        self._frames.pop(key, None)
+        self._stale.discard(key)
+
+    # -- holds ---------------------------------------------------------------------------
+    def hold_remaining(self, key: str, record: Record | None, frame: Frame, me: str | None = None) -> float:
+        """Seconds this process must still respect the record's hold (0: none, or over).
+
+        The clock starts when this process first saw that version of the record."""
+        if frame.hold is None or record is None or frame.hold[0] == me:
+            return 0.0
+        now = time.monotonic()
+        seen = self._seen_holds.get(key)
+        if seen is None or seen[0] != record.version:
+            seen = (record.version, now)
+            self._seen_holds[key] = seen
+        return max(seen[1] + frame.hold[1] - now, 0.0)
+
+    # -- the step ------------------------------------------------------------------------
+    def run(
+        self,
+        key: str,
+        change: Change,
+        deadline: float,
+        *,
+        owner: str | None = None,
+        hold: tuple[str, float] | None = None,
+        wait: bool = True,
+    ) -> tuple[Record | None, Any]:
+        """Runs ``change`` as one atomic read-modify-write of ``key`` before ``deadline``;
+        returns the record now stored and the outcome of the change that was applied.
+
+        ``owner``: the caller's own hold on the record, if it has one (others' live holds
+        are waited out). ``hold``: the hold the written record carries (None: none).
+        ``wait=False``: others' holds are not waited out; ``change`` judges them (a holder
+        releasing or extending its own hold learns at once that it was taken over)."""
+        call_id = new_id()
+        record: Any = self.cache.get(key, UNKNOWN)
+        if record is not UNKNOWN and key in self._stale:
+            record = UNKNOWN
+        cached = record is not UNKNOWN
+        conflicts = 0
+        lost: Any = UNKNOWN  # the expected version of a write whose reply was lost
+        lost_outcome: Any = None
+        pause = 0.002
+        while True:
+            if record is UNKNOWN:
+                self._check_deadline(deadline, lost, key)
+                try:
+                    record = self.load(key, deadline)
+                except StateLostError:
+                    raise
+                except SharedStateError as exc:
+                    if lost is UNKNOWN:
+                        raise
+                    pause = self._pause(deadline, pause, exc, lost, key)
+                    continue
+                cached = False
+                if lost is not UNKNOWN:
+                    if call_id in self.frame_of(key, record).ids:
+                        return record, lost_outcome
+                    if record is None or record.version != lost:
+                        lost = UNKNOWN  # the versions moved on without it: it can never apply
+            frame = self.frame_of(key, record)
+            remaining = self.hold_remaining(key, record, frame, owner) if wait else 0.0
+            if remaining > 0:
+                self._wait_for_hold(key, remaining, deadline)
+                record = UNKNOWN
+                continue
+            try:
+                payload, outcome = change(record, frame)
+            except Held as held:
+                self._wait_for_hold(key, held.remaining, deadline)
+                record = UNKNOWN
+                continue
+            except Exception:
+                if not cached:
+                    raise
+                record = UNKNOWN  # judged on a cached record, which may trail the store
+                continue
+            if payload is None and hold is None and (frame.hold is None or owner is None):
+                if not cached:
+                    return record, outcome
+                record = UNKNOWN  # a read of a cached state: validate it on the store
+                continue
+            if conflicts >= OPTIMISTIC_TRIES and owner is None and lost is UNKNOWN:
+                through = self._take_hold_to_get_through(key, deadline)
+                return self.run(key, change, deadline, owner=through, hold=None)
+            if payload is None:
+                payload = frame.payload
+            data = frame.written(call_id, payload, hold).encode()
+            expected = record.version if record is not None else None
+            self._check_deadline(deadline, lost, key)
+            try:
+                with deadline_scope(deadline):
+                    ok, current = self.backend.compare_and_set(key, expected, data)
+            except SharedStateError as exc:
+                if not request_sent(exc) and lost is UNKNOWN:
+                    raise
+                if lost is UNKNOWN or expected == lost:
+                    lost, lost_outcome = expected, outcome
+                pause = self._pause(deadline, pause, exc, lost, key)
+                record = UNKNOWN
+                continue
+            if ok:
+                self.cache[key] = current
+                self._stale.discard(key)
+                return current, outcome
+            self._note(key, current)
+            if lost is not UNKNOWN:
+                if call_id in self.frame_of(key, current).ids:
+                    return current, lost_outcome
+                lost = UNKNOWN  # this compare-and-set expected the lost one's version: moved
+            conflicts += 1
+            if self.backend.reads_are_cheap:
+                self._stale.add(key)
+            record, cached = current, False
+
+    def _take_hold_to_get_through(self, key: str, deadline: float) -> str:
+        """Holds the record for a step that lost the race ``OPTIMISTIC_TRIES`` times, so
+        that its next try is certain to win (the others wait for the hold)."""
+        owner = new_id()
+        ttl = max(deadline - time.monotonic(), 0.05)
+        self.run(key, lambda record, frame: (frame.payload, None), deadline, owner=owner, hold=(owner, ttl))
+        return owner
+
+    # -- waits and errors ----------------------------------------------------------------
+    def _pause(self, deadline: float, pause: float, error: SharedStateError, lost: Any, key: str) -> float:
+        """After a lost reply: wait a little (never past the deadline) before asking again."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            self._check_deadline(deadline, lost, key, error)
+        time.sleep(min(random.uniform(pause / 2, pause), max(left, 0.0)))
+        return min(pause * 2, 0.25)
+
+    def _check_deadline(self, deadline: float, lost: Any, key: str, cause: BaseException | None = None) -> None:
+        if time.monotonic() < deadline:
+            return
+        where = self.backend.describe()
+        if lost is not UNKNOWN:
+            raise OutcomeUnknownError(
+                f"a call on {self.describe(key)} sent its write to {where}, which then did not "
+                "answer before the call's deadline (see ?timeout=): whether it took effect is "
+                "unknown"
+            ) from cause
+        raise StoreTimeoutError(
+            f"a call on {self.describe(key)} could not complete before its deadline (see "
+            f"?timeout=) on {where}; it did not take effect"
+        ) from cause
+
+    def _wait_for_hold(self, key: str, remaining: float, deadline: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StoreTimeoutError(
+                f"{self.describe(key)} stayed held (by a transaction, a lock or a slow call of "
+                "another process) until the call's deadline (see ?timeout=); the call did not "
+                "take effect"
+            )
+        time.sleep(min(remaining + 0.0005, left, 0.05))
+
+
+__all__ = ["Change", "Engine", "Frame", "Held", "decode_frame", "new_id"]

@@ -1,0 +1,161 @@
+"""Leased, fenced locks, as holds on a record of the engine (``engine.py``).
+
+A lock is a record whose hold is the lease: owner and ttl. Granting it is one atomic step
+that waits out a live hold and writes a new hold with the fencing token grown by one, so
+tokens strictly increase with every grant and are never reset; a protected resource that
+remembers the largest token it has seen can refuse a stale holder. Expiry follows the
+engine's rule: the holder counts its ttl from before it asked, and others from when they
+first saw the hold, each on its own monotonic clock, so no wall clocks are compared.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .backends.base import UNKNOWN, Record
+from .engine import Frame, Held, new_id
+from .errors import ConfigurationError, CorruptStoreError, LeaseExpiredError, StateLostError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+FOREVER = 10.0 * 365 * 24 * 3600  # the deadline of a wait with no timeout
+
+
+@dataclass
+class Lease:
+    """A granted lock. ``token`` is a fencing token: it strictly increases with every grant
+    of this lock name, so a resource that remembers the largest token it has seen can refuse
+    the write of a holder whose lease expired while it was paused."""
+
+    lock: Lock
+    token: int
+    owner: str
+    expires_at: float  # wall clock (time.time()) estimate, for display
+    _ends: float = field(default=0.0, repr=False)  # time.monotonic() when the lease ends
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self._ends
+
+    def extend(self, ttl: float | None = None) -> None:
+        """Pushes the expiry to ``ttl`` (default: the lock's ttl) seconds from now; raises
+        LeaseExpiredError if the lease already ended."""
+        self.lock._extend(self, ttl if ttl is not None else self.lock.ttl)
+
+    def release(self) -> None:
+        """Gives the lock up; raises LeaseExpiredError if another holder has it by now."""
+        self.lock._release(self)
+
+
+class Lock:
+    """A leased, fenced lock on a name; use ``with store.lock(name, ttl) as lease:``."""
+
+    def __init__(self, store: Store, name: str, key: str, ttl: float, timeout: float | None) -> None:
+        self.store = store
+        self.name = name
+        self.ttl = ttl
+        self.timeout = timeout
+        self.key = key
+        self._held = threading.local()  # the lease of ``with lock:``, per thread/greenlet
+        self._last_token = 0  # the largest token this process has seen for this lock
+
+    def _token(self, frame: Frame) -> int:
+        if not frame.payload:
+            return 0
+        try:
+            state = json.loads(frame.payload)
+            token = state["t"]
+            if type(token) is not int:
+                raise ValueError("the token is not an integer")
+            return token
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptStoreError(f"the lease record of lock {self.name!r} is damaged: {exc}") from exc
+
+    def acquire(self, timeout: float | None | object = UNKNOWN) -> Lease:
+        """Waits for the lock (up to ``timeout`` seconds) and returns the new lease."""
+        if getattr(self._held, "lease", None) is not None and not self._held.lease.expired:
+            raise ConfigurationError(
+                f"this thread already holds lock {self.name!r} (token {self._held.lease.token}); "
+                "the lock is not re-entrant: waiting for it would wait for itself"
+            )
+        limit = self.timeout if timeout is UNKNOWN else timeout
+        deadline = time.monotonic() + (FOREVER if limit is None else float(limit))  # type: ignore[arg-type]
+        owner = new_id()
+        ttl = self.ttl
+
+        def grant(record: Record | None, frame: Frame) -> tuple[bytes, int]:
+            token = max(self._token(frame), self._last_token) + 1
+            return json.dumps({"t": token}).encode(), token
+
+        started = time.monotonic()
+        try:
+            _, token = self.store._engine.run(self.key, grant, deadline, owner=owner, hold=(owner, ttl))
+        except StateLostError:  # the record vanished: tokens go on from the largest seen here
+            _, token = self.store._engine.run(self.key, grant, deadline, owner=owner, hold=(owner, ttl))
+        self._last_token = max(self._last_token, token)
+        lease = Lease(self, token, owner, time.time() + ttl, started + ttl)
+        self._held.lease = lease
+        return lease
+
+    def _mine(self, lease: Lease, frame: Frame) -> None:
+        token = self._token(frame)
+        if frame.hold is None or frame.hold[0] != lease.owner or token != lease.token:
+            raise LeaseExpiredError(
+                f"the lease on lock {self.name!r} (token {lease.token}) expired and the lock "
+                f"was granted again (token {token}); what it protected may have been "
+                "changed by the next holder"
+            )
+
+    def _extend(self, lease: Lease, ttl: float) -> None:
+        if lease.expired:
+            raise LeaseExpiredError(f"the lease on lock {self.name!r} expired before it was extended")
+
+        def push(record: Record | None, frame: Frame) -> tuple[bytes, Any]:
+            self._mine(lease, frame)
+            return frame.payload, None
+
+        started = time.monotonic()
+        self.store._engine.run(
+            self.key, push, started + self.store.timeout, owner=lease.owner, hold=(lease.owner, ttl), wait=False
+        )
+        lease._ends, lease.expires_at = started + ttl, time.time() + ttl
+
+    def _release(self, lease: Lease) -> None:
+        def drop(record: Record | None, frame: Frame) -> tuple[bytes, Any]:
+            self._mine(lease, frame)
+            return frame.payload, None
+
+        try:
+            self.store._engine.run(
+                self.key, drop, time.monotonic() + self.store.timeout, owner=lease.owner, wait=False
+            )
+        finally:
+            if getattr(self._held, "lease", None) is lease:
+                self._held.lease = None
+
+    def locked(self) -> bool:
+        """Whether someone holds a lease that this process does not yet count as expired."""
+        engine = self.store._engine
+        record = engine.load(self.key, time.monotonic() + self.store.timeout)
+        return engine.hold_remaining(self.key, record, engine.frame_of(self.key, record)) > 0
+
+    def __enter__(self) -> Lease:
+        return self.acquire()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        lease = getattr(self._held, "lease", None)
+        if lease is None:
+            return
+        try:
+            lease.release()
+        except LeaseExpiredError:
+            if exc_type is None:
+                raise
+
+
+__all__ = ["Held", "Lease", "Lock"]
