@@ -1,4 +1,4 @@
-"""The seed app with a hand-written SQLite write per request: the floor for any durable store.
+"""The global counter app with a hand-written SQLite write per request: the floor for any durable store.
 
 What a careful user writes without sharedstate: a connection per thread (opened again after
 fork), WAL, and one ``UPDATE ... RETURNING`` per request. ``http_bench.py`` serves it beside
@@ -23,8 +23,8 @@ _local = threading.local()
 def create_table(path: str) -> None:
     with sqlite3.connect(path) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("CREATE TABLE IF NOT EXISTS seed (k TEXT PRIMARY KEY, v INTEGER)")
-        connection.execute("INSERT OR REPLACE INTO seed VALUES ('global_obj', 0)")
+        connection.execute("CREATE TABLE IF NOT EXISTS counter (k TEXT PRIMARY KEY, v INTEGER)")
+        connection.execute("INSERT OR REPLACE INTO counter VALUES ('global_obj', 0)")
 
 
 def _connection() -> sqlite3.Connection:
@@ -44,7 +44,7 @@ app.secret_key = "demo"
 @app.route("/")
 def home():
     (value,) = _connection().execute(
-        "UPDATE seed SET v = v + 1 WHERE k = 'global_obj' RETURNING v"
+        "UPDATE counter SET v = v + 1 WHERE k = 'global_obj' RETURNING v"
     ).fetchone()
     flash(value)
     return render_template("index.html")

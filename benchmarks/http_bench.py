@@ -1,4 +1,4 @@
-"""HTTP benchmark: the seed app, naive global vs sharedstate on SQLite, under gunicorn gthread.
+"""HTTP benchmark: the global counter app, naive vs sharedstate on SQLite, gunicorn gthread.
 
     .venv/bin/python benchmarks/http_bench.py [--rounds 5] [--duration 5] [--connections 64]
 
@@ -6,7 +6,7 @@ The apps run at once under ``gunicorn -k gthread -w 4 --threads 8`` on 127.0.0.1
 own server); ``wrk`` loads one, then the other, alternating, for several rounds, so that
 both see the same machine conditions. Prints each round, the median requests per second of
 each app and their ratio (sharedstate / naive). The apps are :func:`sharedstate.demo_app.
-variant_app`: the seed's view (``flash`` + ``render_template``) with the seed's object.
+variant_app`: the counter's view (``flash`` + ``render_template``) with its ``SomeObj``.
 
 The naive app's numbers are wrong (per-worker copies), so it is the ceiling, not a rival:
 the question is what one atomic, shared ``query()`` per request costs. A third app,

@@ -7,13 +7,13 @@ import datetime as dt
 import time
 from decimal import Decimal
 
-from sharedstate.seed import SomeObj  # noqa: F401 - the question's class, for the tests
+from sharedstate.examples import SomeObj  # noqa: F401 - the global counter's class
 
 
 class YieldingObj:
-    """The seed's class with a yield between its read and its write, as any I/O does.
+    """The global counter's class with a yield between its read and its write, as any I/O does.
 
-    Without it CPython's GIL hides the race in a bare ``+= 1`` (FIELD-NOTES.md), and a
+    Without it CPython's GIL hides the race in a bare ``+= 1`` (threads switch only at calls and loop edges), and a
     concurrency test would prove nothing.
     """
 

@@ -12,7 +12,7 @@ from sharedstate.check import Operation, check_history, read_history, write_hist
 from sharedstate.check.command import check_command
 from sharedstate.check.record import run_object_workload, workload_plan
 
-from .test_check_models import Account, SeedObj
+from .test_check_models import Account, CounterObj
 
 HISTORIES = Path(__file__).parent / "check_histories"
 
@@ -85,7 +85,7 @@ def test_modes_are_exclusive():
 
 def test_workload_plan_uses_the_class_opt_in_or_argument_free_methods():
     assert sorted(workload_plan(Account)) == ["balance", "deposit", "withdraw"]
-    assert sorted(workload_plan(SeedObj)) == ["query"]
+    assert sorted(workload_plan(CounterObj)) == ["query"]
 
 
 # ------------------------------------------------------------------ store workload
@@ -112,10 +112,10 @@ def test_store_workload_on_sqlite_is_linearizable(tmp_path):
 def test_store_workload_command(tmp_path):
     url = f"sqlite:///{tmp_path}/c.db"
     history = tmp_path / "w.jsonl"
-    result = run("--store", url, "--object", "tests.test_check_models:SeedObj",
+    result = run("--store", url, "--object", "tests.test_check_models:CounterObj",
                  "--processes", "2", "--threads", "2", "--calls", "10",
                  "--save-history", str(history))
     assert result.exit_code == 0, result.output
     ops = read_history(history)
-    # the seed's query under sharedstate: every call got its own number, 1..40
+    # the global counter's query under sharedstate: every call got its own number, 1..40
     assert sorted(op.result for op in ops) == list(range(1, 41))

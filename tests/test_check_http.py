@@ -1,6 +1,6 @@
 """``sharedstate check URL`` against real gunicorn servers on 127.0.0.1.
 
-The naive seed app (tests/apps/naive_counter.py) under 4 worker processes must be
+The naive global counter app (tests/apps/naive_counter.py) under 4 worker processes must be
 caught (each worker counts on its own: duplicates are certain); the same app with
 sharedstate (tests/apps/shared_counter.py) must come out exact: 1..N, linearizable.
 """
@@ -72,7 +72,7 @@ def gunicorn(app: str, env: dict[str, str] | None = None) -> Iterator[str]:
             proc.wait()
 
 
-def test_naive_seed_app_is_caught(tmp_path):
+def test_naive_counter_app_is_caught(tmp_path):
     history = tmp_path / "naive.jsonl"
     report = tmp_path / "naive.html"
     with gunicorn("naive_counter") as url:

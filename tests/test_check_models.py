@@ -18,8 +18,8 @@ HISTORIES = Path(__file__).parent / "check_histories"
 FILES = sorted(HISTORIES.glob("*.jsonl"))
 
 
-class SeedObj:
-    """The seed's class: ``query`` adds one and returns the new value."""
+class CounterObj:
+    """The global counter's class: ``query`` adds one and returns the new value."""
 
     def __init__(self, param: int = 0) -> None:
         self.param = param
@@ -103,7 +103,7 @@ def test_kv_partitions_and_names_the_failing_key():
 
 # -------------------------------------------------------------------- object models
 
-SEED = "object:tests.test_check_models:SeedObj"
+COUNTER_OBJ = "object:tests.test_check_models:CounterObj"
 ACCOUNT = "object:tests.test_check_models:Account"
 
 
@@ -113,12 +113,12 @@ def _op(process, call, ret, op, args=(), result=None, error=None):
 
 def test_object_model_accepts_overlapping_queries_in_either_order():
     ops = [_op(1, 0.0, 2.0, "query", result=2), _op(2, 0.5, 1.0, "query", result=1)]
-    assert check_history(ops, SEED).verdict == "linearizable"
+    assert check_history(ops, COUNTER_OBJ).verdict == "linearizable"
 
 
-def test_object_model_finds_the_seed_bug():
+def test_object_model_finds_the_duplicate_number():
     ops = [_op(1, 0.0, 1.0, "query", result=1), _op(2, 0.5, 1.5, "query", result=1)]
-    result = check_history(ops, SEED)
+    result = check_history(ops, COUNTER_OBJ)
     assert result.verdict == "violation"
     assert "would have returned 2" in result.violation.sentences[-1]
 

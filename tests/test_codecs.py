@@ -59,11 +59,41 @@ def test_unencodable_value_is_named_by_its_path():
     assert caught.value.path == ["s", "nested", 1, "k"]
 
 
-def test_self_referencing_state_is_refused():
+def test_self_referencing_state_is_refused_with_its_path():
     loop: list = []
     loop.append(loop)
-    with pytest.raises(SerializationError, match="refers to itself"):
+    with pytest.raises(SerializationError, match="contains itself") as caught:
         JSONCodec().dump_object("m:C", {"loop": loop}, None)
+    assert caught.value.path == ["s", "loop", 0]
+    ring: dict = {"a": {}}
+    ring["a"]["back"] = ring
+    with pytest.raises(SerializationError, match=r"at \['s'\]\['ring'\]\['a'\]\['back'\]"):
+        JSONCodec().dump_object("m:C", {"ring": ring}, ["owner", 1.0])
+
+
+def test_deep_state_without_a_cycle_is_refused_with_its_path():
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(SerializationError, match="nested more than") as caught:
+        JSONCodec().dump_object("m:C", {"deep": deep}, None)
+    assert caught.value.path[:2] == ["s", "deep"]
+
+
+@pytest.mark.parametrize(
+    "state, path",
+    [
+        ({"name": "a\ud800b"}, ["s", "name"]),
+        ({"d": {"k\udc80": 1}}, ["s", "d", "k\udc80"]),
+        ({"items": [1, ("ok", "\udfff")]}, ["s", "items", 1, 1]),
+        ({"p": Point("\ud83d", 0)}, ["s", "p", "x"]),
+    ],
+)
+def test_lone_surrogate_is_refused_with_its_path(state, path):
+    with pytest.raises(SerializationError, match="lone surrogate") as caught:
+        JSONCodec().dump_object("m:C", state, None)
+    assert caught.value.path == path
+    assert SignedPickleCodec(b"k").loads(SignedPickleCodec(b"k").dump_object("m:C", state, None))["s"] == state
 
 
 def test_unpicklable_value_is_named():

@@ -20,7 +20,7 @@ from sharedstate import (
 from .models import Account, Bag, Everything, Holder, Other, Point, SomeObj, YieldingObj
 
 
-def test_seed_object_counts_and_reads(store):
+def test_global_counter_object_counts_and_reads(store):
     obj = store.object("global_obj", SomeObj, 0)
     assert [obj.query() for _ in range(5)] == [1, 2, 3, 4, 5]
     assert obj.param == 5

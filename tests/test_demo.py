@@ -38,7 +38,7 @@ def describe(rows: list[Row]) -> str:
 
 @needs_servers
 def test_sharedstate_is_exact_in_every_mode() -> None:
-    """Every mode the question names, all four variants, 100 simultaneous clients."""
+    """Every server mode, all four variants, 100 simultaneous clients."""
     rows = run_demo(
         Settings(modes=list(MODES), variants=["naive", "naive-io", "sharedstate", "sharedstate-io"])
     )
@@ -94,7 +94,7 @@ def test_cli_prints_the_table_and_exits_0(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     for mode in ("flask-threaded", "gunicorn-sync"):
-        for label in ("sharedstate (seed)", "sharedstate + I/O"):
+        for label in ("sharedstate", "sharedstate + I/O"):
             row = next(line for line in lines if mode in line and label in line)
             assert row.split()[-1] == "exact"
             assert " 80 " in row  # 40 clients x 2 rounds

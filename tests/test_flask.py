@@ -1,5 +1,5 @@
 """The Flask extension: declared at import time, one store per app, the `flask sharedstate`
-commands, the seed's example apps, and a real gunicorn that forks after the store was used."""
+commands, the example apps, and a real gunicorn that forks after the store was used."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ flask = pytest.importorskip("flask")
 
 from sharedstate import ClassMismatchError, ConfigurationError  # noqa: E402
 from sharedstate.demo import HOST, Mode, Server, _burst, free_port  # noqa: E402
+from sharedstate.examples import SomeObj  # noqa: E402
 from sharedstate.flask import SharedState  # noqa: E402
-from sharedstate.seed import SomeObj  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples" / "seed_app"
+EXAMPLES = ROOT / "examples" / "flask_app"
 BIN = Path(sys.executable).parent
 
 
@@ -158,7 +158,7 @@ def test_threads_of_one_app_get_unique_numbers(tmp_path: Path) -> None:
     """The I/O-yielding method, 16 threads x 50 calls through the test client."""
     import threading
 
-    from sharedstate.seed import SomeObjWithIO as WithIO
+    from sharedstate.examples import SomeObjWithIO as WithIO
 
     app = make_app(tmp_path, "threads", sqlite_url(tmp_path, "threads"))
     state = SharedState(app)
@@ -182,9 +182,9 @@ def test_threads_of_one_app_get_unique_numbers(tmp_path: Path) -> None:
     assert sorted(seen) == list(range(1, 801))
 
 
-# -- the seed's example apps -------------------------------------------------------------
+# -- the example apps in examples/flask_app ----------------------------------------------
 def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(f"seed_{name}", EXAMPLES / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # Flask finds the templates folder through sys.modules
     spec.loader.exec_module(module)
@@ -205,7 +205,7 @@ def test_example_apps(tmp_path: Path) -> None:
 
 
 def test_examples_differ_by_two_lines() -> None:
-    """The sharedstate twin is the seed plus the import and the two changed lines."""
+    """The sharedstate twin is the naive app plus the import and the two changed lines."""
     import difflib
 
     def code(name: str) -> list[str]:

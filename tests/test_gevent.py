@@ -9,7 +9,7 @@ To tell a cooperative driver from a blocking one, the server backends are reache
 a proxy that holds every reply for ``DELAY`` seconds: a driver that blocks the event loop
 while it waits would stop the ticker for that long on every round trip; a cooperative one
 lets it keep ticking. SQLite (and memory://) have no socket: a SQLite call blocks the loop
-for its duration (FIELD-NOTES: peewee#1503), which sharedstate keeps short (one statement,
+for its duration (coleifer/peewee#1503), which sharedstate keeps short (one statement,
 no waiting inside a transaction); for them the test checks exactness only.
 """
 

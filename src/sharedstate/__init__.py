@@ -13,6 +13,8 @@ from .errors import (
     ClassMismatchError,
     ConfigurationError,
     CorruptStoreError,
+    CounterOverflowError,
+    InvalidNameError,
     InvalidURLError,
     LeaseExpiredError,
     OutcomeUnknownError,
@@ -20,6 +22,7 @@ from .errors import (
     SharedStateError,
     SignatureError,
     StateLostError,
+    StateTooLargeError,
     StoreTimeoutError,
 )
 from .locks import Lease, Lock
@@ -34,6 +37,8 @@ __all__ = [
     "ConfigurationError",
     "CorruptStoreError",
     "Counter",
+    "CounterOverflowError",
+    "InvalidNameError",
     "InvalidURLError",
     "JSONCodec",
     "Lease",
@@ -46,6 +51,7 @@ __all__ = [
     "SignatureError",
     "SignedPickleCodec",
     "StateLostError",
+    "StateTooLargeError",
     "Store",
     "StoreTimeoutError",
     "connect",

@@ -16,11 +16,11 @@ COMMANDS: dict[str, str] = {
     "demo": "sharedstate.demo:demo_command",
     "check": "sharedstate.check.command:check_command",
     "bench": "sharedstate.bench:bench_command",
-    "serve": "sharedstate.backends.manager:serve_command",
+    "serve": "sharedstate.serve:serve_command",
 }
 
 HELP = {
-    "demo": "The seed's Flask app, naive global beside sharedstate, under real servers.",
+    "demo": "The classic Flask global counter, naive beside sharedstate, under real servers.",
     "check": "Record a concurrent history and check it for linearizability.",
     "bench": "Throughput of sharedstate beside the raw operations of a backend.",
     "serve": "Run the server for a manager:// store URL.",

@@ -9,8 +9,8 @@ Two codecs:
   its int key. Reading JSON can never run code, which is why it is the default.
 * :class:`SignedPickleCodec` stores anything pickle can, but only with a secret key: each
   entry carries an HMAC-SHA256 of its bytes, checked in constant time *before* unpickling,
-  so a store writer without the key cannot make a reader run code (the diskcache CVE in
-  FIELD-NOTES.md came from unpickling by default).
+  so a store writer without the key cannot make a reader run code (caches that unpickle
+  whatever they read have had exactly that remote-code-execution bug).
 
 Both raise :class:`~sharedstate.errors.SerializationError` with the path of the value they
 cannot store, so the message can name the attribute; nothing is stored in that case.
@@ -31,7 +31,15 @@ import uuid
 from decimal import Decimal
 from typing import Any, Protocol
 
-from .errors import ConfigurationError, CorruptStoreError, SerializationError, SignatureError
+from .codec_errors import (
+    Unencodable,
+    bad_text_error,
+    find_unencodable,
+    find_unpicklable,
+    nesting_error,
+    unencodable_error,
+)
+from .errors import ConfigurationError, CorruptStoreError, SignatureError
 
 TAG = "__t"  # key marking a tagged value in JSON; user dicts holding it are escaped
 PICKLE_MAGIC = b"SSP1"
@@ -48,10 +56,6 @@ class Codec(Protocol):
     def loads(self, data: bytes) -> Any: ...
 
     def dump_object(self, class_path: str, state: dict[str, Any], hold: list[Any] | None) -> bytes: ...
-
-
-class _Unencodable(Exception):
-    """Internal: a value the codec cannot store (the public error is built from it)."""
 
 
 def _class_path(cls: type) -> str:
@@ -121,7 +125,7 @@ def _to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return {TAG: "dataclass", "c": _class_path(kind), "v": fields}
-    raise _Unencodable(value)
+    raise Unencodable(value)
 
 
 def _from_tagged(obj: dict[str, Any]) -> Any:
@@ -185,35 +189,6 @@ def _hashable(key: Any) -> Any:
     return key
 
 
-def find_unencodable(value: Any, to_plain: Any = _to_json) -> tuple[list[Any], Any] | None:
-    """Returns (path, value) of the first value the codec cannot store, or None.
-
-    Walked only after encoding failed, so the fast path pays nothing for error messages.
-    """
-    try:
-        to_plain(value)
-        return None
-    except _Unencodable:
-        pass
-    if isinstance(value, dict):
-        children: list[tuple[Any, Any]] = list(value.items())
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        children = list(enumerate(value))
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        children = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
-    else:
-        return [], value
-    for key, child in children:
-        if isinstance(value, dict):
-            found = find_unencodable(key, to_plain)
-            if found is not None:
-                return [key, *found[0]], found[1]
-        found = find_unencodable(child, to_plain)
-        if found is not None:
-            return [key, *found[0]], found[1]
-    return [], value
-
-
 # Made once: json.dumps/json.loads (and JSONEncoder.encode) build a new encoder or decoder
 # on every call, which costs more than encoding a small state. The C encoder, made once,
 # is what JSONEncoder uses inside; where it is missing, JSONEncoder is the fallback.
@@ -254,19 +229,20 @@ class JSONCodec:
             self._headers[class_path] = header
         try:
             body = _encode_plain(_to_json(state))
-        except (_Unencodable, RecursionError):
+        except (Unencodable, RecursionError, UnicodeEncodeError):
             return self.dumps({"c": class_path, "s": state})  # raises, naming the path
         return header + body + b"}"
 
     def dumps(self, value: Any) -> bytes:
         try:
-            plain = _to_json(value)
-        except _Unencodable:
-            path, bad = find_unencodable(value) or ([], value)
-            raise _serialization_error(self.name, path, bad) from None
+            return _encode_plain(_to_json(value))
+        except Unencodable:
+            path, bad = find_unencodable(value, _to_json) or ([], value)
+            raise unencodable_error(self.name, path, bad) from None
         except RecursionError:
-            raise SerializationError("state is too deeply nested (or refers to itself)") from None
-        return _encode_plain(plain)
+            raise nesting_error(self.name, value) from None
+        except UnicodeEncodeError as exc:  # a lone surrogate: UTF-8 has no bytes for it
+            raise bad_text_error(self.name, value, exc) from None
 
     def loads(self, data: bytes) -> Any:
         if data.startswith(PICKLE_MAGIC):
@@ -311,8 +287,8 @@ class SignedPickleCodec:
         try:
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # pickle raises several types (PicklingError, TypeError, ...)
-            path, bad = _find_unpicklable(value)
-            raise _serialization_error(self.name, path, bad, exc) from exc
+            path, bad = find_unpicklable(value)
+            raise unencodable_error(self.name, path, bad, exc) from exc
         return PICKLE_MAGIC + self._mac(payload) + payload
 
     def loads(self, data: bytes) -> Any:
@@ -329,43 +305,6 @@ class SignedPickleCodec:
             return pickle.loads(payload)
         except Exception as exc:
             raise CorruptStoreError(f"signed pickle entry cannot be unpickled: {exc}") from exc
-
-
-def _find_unpicklable(value: Any) -> tuple[list[Any], Any]:
-    def probe(item: Any) -> bool:
-        try:
-            pickle.dumps(item)
-            return True
-        except Exception:
-            return False
-
-    path: list[Any] = []
-    while True:
-        if isinstance(value, dict):
-            children = list(value.items())
-        elif isinstance(value, (list, tuple)):
-            children = list(enumerate(value))
-        else:
-            return path, value
-        for key, child in children:
-            if not probe(child):
-                path.append(key)
-                value = child
-                break
-        else:
-            return path, value
-
-
-def _serialization_error(
-    codec: str, path: list[Any], bad: Any, cause: BaseException | None = None
-) -> SerializationError:
-    where = "".join(f"[{p!r}]" for p in path)
-    detail = f" ({cause})" if cause is not None else ""
-    error = SerializationError(
-        f"the {codec} codec cannot store a value of type {type(bad).__name__} at {where or 'top level'}{detail}"
-    )
-    error.path = path  # type: ignore[attr-defined]
-    return error
 
 
 def make_codec(name: str | None, secret_key: bytes | str | None) -> Codec:

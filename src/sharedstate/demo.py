@@ -1,6 +1,7 @@
-"""``sharedstate demo``: the question's app under real servers and simultaneous clients.
+"""``sharedstate demo``: the classic Flask global counter under real servers and simultaneous
+clients.
 
-For each server mode the question names (Flask's development server, threaded and with
+For each way people serve such an app (Flask's development server, threaded and with
 ``processes=N``; gunicorn with sync, gthread and gevent workers) the demo starts one real
 server on 127.0.0.1 serving the four apps of :mod:`sharedstate.demo_app`, fires N
 simultaneous HTTP clients at each app (one burst per round), and compares the numbers the
@@ -56,7 +57,7 @@ START_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class Mode:
-    """A way to serve the app, as the question names it."""
+    """A way to serve the app: Flask's development server or a gunicorn worker class."""
 
     name: str
     label: str
@@ -480,9 +481,9 @@ def _forget_names(url: str, run: str, modes: Sequence[Mode]) -> None:
 
 # -- the table -----------------------------------------------------------------------------
 VARIANT_LABELS = {
-    "naive": "naive (seed)",
+    "naive": "naive",
     "naive-io": "naive + I/O",
-    "sharedstate": "sharedstate (seed)",
+    "sharedstate": "sharedstate",
     "sharedstate-io": "sharedstate + I/O",
 }
 
@@ -539,7 +540,7 @@ def render(rows: list[Row], settings: Settings, url: str, console: Any) -> None:
             for r in bare
         )
         notes.append(
-            f"naive (seed) exact in {where}: when one process answers every client, its "
+            f"naive exact in {where}: when one process answers every client, its "
             "copy is the only one, and in CPython the bare `self.param += 1` is rarely torn "
             "between threads (they switch at calls and loop edges). That is luck, not safety: "
             "the '+ I/O' row does one I/O (time.sleep(0), standing for a log line or a query) "
@@ -628,7 +629,7 @@ def demo_command(
     port: int | None,
     json_path: str | None,
 ) -> None:
-    """The question's Flask app, naive global beside sharedstate, under real servers.
+    """The classic Flask global counter, naive beside sharedstate, under real servers.
 
     Starts each server mode on 127.0.0.1, sends CLIENTS simultaneous requests to each app and
     prints what the clients saw. Exit status 0 only when every sharedstate row is exact.

@@ -1,20 +1,21 @@
-"""The apps that ``sharedstate demo`` serves: the question's app, naive and with sharedstate.
+"""The apps that ``sharedstate demo`` serves: the classic Flask global counter, naive and with
+sharedstate.
 
-These are copies of ``examples/seed_app/`` that an installed package can import (a server
+These are copies of ``examples/flask_app/`` that an installed package can import (a server
 started by the demo must find them on ``sys.path``). Four variants, each a separate Flask
-app with the seed's one route, mounted side by side under one server:
+app with the counter's one route, mounted side by side under one server:
 
 =================== ===================================================================
-``/naive/``          the seed, as written: ``global_obj = SomeObj(0)``, a module global
+``/naive/``          as people write it: ``global_obj = SomeObj(0)``, a module global
 ``/naive-io/``       the same with a method that does I/O between its read and its write
-``/sharedstate/``    the seed with the two-line sharedstate change
+``/sharedstate/``    the same app with the two-line sharedstate change
 ``/sharedstate-io/`` that change applied to the method with I/O
 =================== ===================================================================
 
 Why the I/O variant: in CPython, threads of one process switch only at calls and loop
-edges, so the seed's bare ``self.param += 1`` is in practice never torn between threads and
-a one-process threaded server looks right. Real methods log, query or call out between
-reading and writing their state, and then threads race (FIELD-NOTES.md).
+edges, so a bare ``self.param += 1`` is in practice never torn between threads and a
+one-process threaded server looks right. Real methods log, query or call out between
+reading and writing their state, and then threads race: the ``-io`` variants show it.
 
 Every response carries ``X-Demo-Pid``, the process that served it, so the demo can tell
 per-process copies (a number repeated by two processes) from lost updates (a number
@@ -32,8 +33,8 @@ from typing import Any
 from flask import Flask, flash, render_template
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from .examples import SomeObj, SomeObjWithIO
 from .flask import SharedState
-from .seed import SomeObj, SomeObjWithIO
 
 #: environment read by :func:`create_app` in each server process
 URL_VARIABLE = "SHAREDSTATE_DEMO_URL"
@@ -43,7 +44,7 @@ VARIANTS = ("naive", "naive-io", "sharedstate", "sharedstate-io")
 
 
 def naive_app(cls: type = SomeObj) -> Flask:
-    """The seed's app: a module-level ``global_obj`` (here one per app made)."""
+    """The counter as people write it: a module-level ``global_obj`` (here one per app made)."""
     app = Flask(__name__)
     app.secret_key = "demo"
     global_obj = cls(0)
@@ -57,7 +58,7 @@ def naive_app(cls: type = SomeObj) -> Flask:
 
 
 def shared_app(cls: type = SomeObj, url: str | None = None, prefix: str | None = None) -> Flask:
-    """The seed's app with sharedstate: ``global_obj`` is one object for every process."""
+    """The same app with sharedstate: ``global_obj`` is one object for every process."""
     app = Flask(__name__)
     app.secret_key = "demo"
     app.config["SHAREDSTATE_URL"] = url

@@ -12,6 +12,7 @@ so the client could not learn whether it took effect::
 
     SharedStateError
     ├── InvalidURLError (ValueError)
+    ├── InvalidNameError (ValueError)
     ├── ConfigurationError
     ├── BackendUnavailableError (ConnectionError)
     ├── StoreTimeoutError (TimeoutError)
@@ -20,6 +21,8 @@ so the client could not learn whether it took effect::
     │   └── SignatureError
     ├── StateLostError
     ├── SerializationError (TypeError)
+    │   └── StateTooLargeError
+    ├── CounterOverflowError (OverflowError)
     ├── ClassMismatchError (TypeError)
     └── LeaseExpiredError
 
@@ -38,6 +41,10 @@ class SharedStateError(Exception):
 
 class InvalidURLError(SharedStateError, ValueError):
     """The store URL cannot be used: unknown scheme, missing part or bad query parameter."""
+
+
+class InvalidNameError(SharedStateError, ValueError):
+    """A name the store cannot hold (a NUL byte in PostgreSQL's text keys); nothing was sent."""
 
 
 class ConfigurationError(SharedStateError):
@@ -80,6 +87,17 @@ class SerializationError(SharedStateError, TypeError):
         self.attribute = attribute
 
 
+class StateTooLargeError(SerializationError):
+    """The encoded state is larger than the store takes in one item (memcached: 1 MB by
+    default, its ``-I`` option); nothing was stored."""
+
+
+class CounterOverflowError(SharedStateError, OverflowError):
+    """A counter would leave the range every store holds exactly (64-bit signed; memcached:
+    ±2**62, see its backend); the add or set changed nothing. Never a wrapped or rounded
+    value: SQLite would turn to floats, memcached would wrap around."""
+
+
 class ClassMismatchError(SharedStateError, TypeError):
     """A name is already stored with another class; states are never mixed."""
 
@@ -104,6 +122,8 @@ __all__ = [
     "ClassMismatchError",
     "ConfigurationError",
     "CorruptStoreError",
+    "CounterOverflowError",
+    "InvalidNameError",
     "InvalidURLError",
     "LeaseExpiredError",
     "OutcomeUnknownError",
@@ -111,5 +131,6 @@ __all__ = [
     "SharedStateError",
     "SignatureError",
     "StateLostError",
+    "StateTooLargeError",
     "StoreTimeoutError",
 ]

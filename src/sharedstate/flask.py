@@ -18,8 +18,8 @@ Why it is built this way:
   different ``SHAREDSTATE_URL`` never share state, even when they share one extension.
 * **Per-process connections.** The store is made on first use and its connections open
   lazily in each process (and again after ``fork``), so a store touched in gunicorn's master
-  (``--preload``) is still safe in every worker (FIELD-NOTES.md, "Flask, gunicorn and
-  forking").
+  (``--preload``) is still safe in every worker: a connection inherited through ``fork`` and
+  used by two processes mixes their messages.
 
 Configuration (read when the app first uses its store, so it may be set after ``init_app``):
 

@@ -1,4 +1,4 @@
-"""The seed's app: a module-global counter, under a real WSGI server.
+"""The classic Flask global counter: a module global, under a real WSGI server.
 
 ``time.sleep(0)`` between the read and the write stands for any I/O there (a log line,
 a query): it lets another thread run, as real code does. Each gunicorn worker process

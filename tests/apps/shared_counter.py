@@ -1,4 +1,4 @@
-"""The seed's app with sharedstate: the same class, one shared atomic object.
+"""The global counter app with sharedstate: the same class, one shared atomic object.
 
 The store URL comes from ``SHAREDSTATE_TEST_URL`` (the test gives each run its own
 SQLite file). Connecting at import time is safe: connections open lazily, per process.

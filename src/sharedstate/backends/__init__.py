@@ -7,6 +7,7 @@ needs (redis-py, psycopg, pymemcache) is only required by those who use it.
 from __future__ import annotations
 
 import importlib
+import re
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import InvalidURLError
@@ -29,7 +30,7 @@ def split_url(url: str) -> tuple[str, dict[str, str]]:
     """The scheme and the query parameters of a store URL, with clear errors."""
     if not isinstance(url, str) or "://" not in url:
         raise InvalidURLError(
-            f"not a store URL: {url!r}; expected e.g. 'sqlite:///state.db', 'memory://', "
+            f"not a store URL: {_mask(url)!r}; expected e.g. 'sqlite:///state.db', 'memory://', "
             "'redis://localhost:6379/0'"
         )
     parts = urlsplit(url)
@@ -49,6 +50,11 @@ def split_url(url: str) -> tuple[str, dict[str, str]]:
             raise InvalidURLError(f"query parameter {key!r} given twice in {redact_url(url)}")
         options[key] = value
     return scheme, options
+
+
+def _mask(text: object) -> object:
+    """A string that is not a URL, with what may be a password (``:secret@``) hidden."""
+    return re.sub(r":[^:@/]*@", ":***@", text) if isinstance(text, str) else text
 
 
 def open_backend(url: str, options: dict[str, str], timeout: float) -> Backend:

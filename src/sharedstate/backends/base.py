@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from ..errors import InvalidURLError
+from ..errors import CounterOverflowError, InvalidURLError
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,14 @@ def time_left(default: float) -> float:
     return max(min(deadline - time.monotonic(), default), 0.001)
 
 
+#: A counter's range: what SQLite's INTEGER, PostgreSQL's bigint and Redis's INCRBY hold
+#: exactly. One range for every backend, so that moving a store never changes what a
+#: counter may hold; past it an add or set is refused (``CounterOverflowError``), since the
+#: stores would otherwise go wrong each its own way (SQLite turns to a float and returns one
+#: value twice, memcached wraps around to negative numbers).
+COUNTER_MIN, COUNTER_MAX = -(2**63), 2**63 - 1
+
+
 class Backend(ABC):
     """A place to keep versioned records and counters; one subclass per URL scheme."""
 
@@ -94,6 +102,8 @@ class Backend(ABC):
     #: network); records then keep call ids so the engine can learn what happened. An
     #: embedded store answers every request it ran, so it keeps none.
     loses_replies: ClassVar[bool] = True
+    #: the values (and amounts) a counter takes; memcached's is narrower (see there)
+    counter_range: ClassVar[tuple[int, int]] = (COUNTER_MIN, COUNTER_MAX)
 
     def __init__(self, url: str, options: dict[str, str]) -> None:
         unknown = set(options) - self.parameters
@@ -176,6 +186,21 @@ class Backend(ABC):
         """
         return UNKNOWN
 
+    def counter_overflow(self, key: str, what: str) -> CounterOverflowError:
+        """The error for an add or set that would leave :attr:`counter_range`."""
+        low, high = self.counter_range
+        return CounterOverflowError(
+            f"counter {key!r} in {self.describe()}: {what}; a counter holds whole numbers "
+            f"from {low} to {high} (nothing was changed)"
+        )
+
+    def check_counter(self, key: str, number: int, what: str = "value") -> None:
+        """Refuses a value to set, or an amount to add, outside :attr:`counter_range`
+        before anything is sent."""
+        low, high = self.counter_range
+        if not low <= number <= high:
+            raise self.counter_overflow(key, f"the {what} {number} is out of range")
+
     @abstractmethod
     def counter_get(self, key: str) -> int:
         """The counter's value (0 when missing)."""
@@ -193,6 +218,14 @@ class Backend(ABC):
         return redact_url(self.url)
 
 
+def addable_range(delta: int) -> tuple[int, int]:
+    """The values to which ``delta`` can be added without leaving the counter range (both
+    bounds inside it, so that a store can compare without overflowing)."""
+    if delta >= 0:
+        return COUNTER_MIN, COUNTER_MAX - delta
+    return COUNTER_MIN - delta, COUNTER_MAX
+
+
 def redact_url(url: str) -> str:
     """The URL with its password and any secret query values replaced by ``***``."""
     parts = urlsplit(url)
@@ -208,4 +241,19 @@ def redact_url(url: str) -> str:
     return f"{rebuilt}?{query}" if query else rebuilt
 
 
-SECRET_PARAMETERS = frozenset({"authkey", "password", "key", "secret_key"})
+def scrub(text: str, url: str) -> str:
+    """``text`` (a driver's message, say) with every secret of ``url`` replaced by ``***``:
+    drivers quote their connection settings in some errors, and those go to users' logs."""
+    parts = urlsplit(url)
+    found = {parts.password or "", unquote(parts.password or "")}
+    found.update(v for k, v in parse_qsl(parts.query) if k in SECRET_PARAMETERS)
+    found.update(quote(v, safe="") for v in list(found))
+    for secret in sorted(found, key=len, reverse=True):
+        if len(secret) >= 3:  # shorter "secrets" would blank out unrelated text
+            text = text.replace(secret, "***")
+    return text
+
+
+SECRET_PARAMETERS = frozenset(
+    {"authkey", "password", "key", "secret_key", "sslpassword", "ssl_password"}
+)

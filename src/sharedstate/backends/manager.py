@@ -6,7 +6,8 @@ records and counters.
 
 Why not plain Manager proxies of the user's object: the manager server runs each client
 connection in its own thread, so two clients' method calls on one proxied object interleave
-(FIELD-NOTES.md: 2,146 unique values out of 16,000 once the method yields). Here the
+(measured while building this backend: 2,146 unique values out of 16,000 calls once the
+method yields). Here the
 server only keeps records, and every registry operation runs under one lock, so each
 (a compare-and-set, a counter add) is atomic; the user's method runs in the client, inside
 the store's optimistic loop, like on every other backend. One lock rather than one per
@@ -36,7 +37,6 @@ does not patch, and would freeze every greenlet.
 from __future__ import annotations
 
 import io
-import signal
 import socket
 import threading
 import uuid
@@ -47,15 +47,13 @@ from multiprocessing.managers import BaseManager
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import click
-
 from ..errors import (
     BackendUnavailableError,
     InvalidURLError,
     StateLostError,
     StoreTimeoutError,
 )
-from .base import Backend, Record, redact_url
+from .base import COUNTER_MAX, COUNTER_MIN, Backend, Record, redact_url
 from .pool import IdlePool
 
 EXPOSED = (
@@ -106,9 +104,13 @@ class Registry:
         with self._lock:
             return sorted(k for k in [*self._records, *self._counters] if k.startswith(prefix))
 
-    def counter_add(self, key: str, delta: int) -> int:
+    def counter_add(self, key: str, delta: int) -> int | None:
+        """The new value; None, changing nothing, when it would leave the counter range
+        (a plain reply rather than an exception, which the manager would send as text)."""
         with self._lock:
             value = self._counters.get(key, 0) + delta
+            if not COUNTER_MIN <= value <= COUNTER_MAX:
+                return None
             self._counters[key] = value
             return value
 
@@ -333,42 +335,18 @@ class ManagerBackend(Backend):
 
     # -- counters ------------------------------------------------------------------------
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
-        return self._call("counter_add", key, delta)
+        self.check_counter(key, delta, "amount")
+        value = self._call("counter_add", key, delta)
+        if value is None:
+            raise self.counter_overflow(key, f"adding {delta} would take it out of range")
+        return value
 
     def counter_get(self, key: str) -> int:
         return self._call("counter_get", key)
 
     def counter_set(self, key: str, value: int) -> None:
+        self.check_counter(key, value)
         self._call("counter_set", key, value)
 
     def close(self) -> None:
         self._pool.drain()
-
-
-# -- the server --------------------------------------------------------------------------
-def serve(url: str) -> None:
-    """Runs the server for ``url`` until SIGTERM or Ctrl-C."""
-    host, port, authkey = parse_manager_url(url)
-    registry = Registry()
-    RegistryManager.register("registry", callable=lambda: registry, exposed=EXPOSED)
-    manager = RegistryManager(address=(host, port), authkey=authkey)
-    server = manager.get_server()
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    click.echo(f"sharedstate: serving {redact_url(url)} (memory only; Ctrl-C to stop)", err=True)
-    server.serve_forever()
-
-
-@click.command("serve")
-@click.argument("url")
-def serve_command(url: str) -> None:
-    """Run the server for a manager:// store URL (the clients use the same URL)."""
-    try:
-        serve(url)
-    except InvalidURLError as exc:
-        raise click.UsageError(str(exc)) from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot serve {redact_url(url)}: {exc}") from None

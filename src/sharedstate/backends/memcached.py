@@ -10,8 +10,15 @@ over (a counter re-created from its factory would hand out numbers again):
   the new CAS value, so the next write of this process needs no read: one round trip per
   object call when the cache is current. A conflict costs two more (the failed set, then a
   ``gets`` of the current value), since memcached cannot return the value it refused.
-* **Counters** use memcached's ``incr``/``decr``, with an ``add`` the first time. memcached
-  counters are unsigned, so a counter is stored offset by 2**63 (it may go negative).
+* **Counters** use memcached's ``incr``, with an ``add`` the first time. memcached
+  counters are unsigned, so a counter is stored offset by 2**63 (it may go negative), and
+  a negative amount is added as its two's complement: ``incr`` wraps around at 2**64, so
+  that sum is exact, where ``decr`` would stop at zero. memcached cannot refuse an add that
+  leaves a range, so counters here hold ±2**62 (:attr:`counter_range`), half the 64 bits:
+  from any value in range, an amount in range lands within 64 bits, where the result tells
+  the truth; an add that lands outside the range is taken back at once (``incr`` of its
+  opposite) and refused. Limit, honestly: another add to the same counter in that instant
+  sees a value that includes the refused one (only ever at ±4.6e18).
 * **Eviction is detected** with an "existed" marker, a tiny item written beside every record
   and counter when it is created. A read that finds the marker but not the item raises
   :class:`~sharedstate.errors.StateLostError` (in any process, not only one that had the
@@ -41,13 +48,20 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from pymemcache.client.base import Client
-from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
+from pymemcache.exceptions import (
+    MemcacheClientError,
+    MemcacheError,
+    MemcacheServerError,
+    MemcacheUnexpectedCloseError,
+)
 
 from ..errors import (
     BackendUnavailableError,
+    ConfigurationError,
     CorruptStoreError,
     InvalidURLError,
     StateLostError,
+    StateTooLargeError,
     StoreTimeoutError,
 )
 from .base import Backend, Record
@@ -57,6 +71,7 @@ T = TypeVar("T")
 
 _VERSION = struct.Struct(">Q")
 OFFSET = 1 << 63  # counters are unsigned in memcached; ours may go below zero
+_WRAP = 1 << 64  # memcached's incr wraps around here
 MAX_KEY = 250
 _SAFE = "!#$&'()*+,-./:;<=>?@[]^_`{|}~"
 
@@ -69,6 +84,7 @@ class MemcachedBackend(Backend):
         {"timeout", "connect_timeout", "namespace", "tls", "ssl_ca_certs"}
     )
     may_evict = True
+    counter_range = (-(2**62), 2**62 - 1)
 
     def __init__(self, url: str, options: dict[str, str]) -> None:
         super().__init__(url, options)
@@ -107,22 +123,9 @@ class MemcachedBackend(Backend):
         )
         try:
             if self._credentials is not None:
-                user, password = self._credentials
-                reply = client.raw_command(
-                    b"set %s 0 0 %d\r\n%s %s"
-                    % (
-                        user.encode(),
-                        len(user) + len(password) + 1,
-                        user.encode(),
-                        password.encode(),
-                    )
-                )
-                if reply != b"STORED":
-                    raise BackendUnavailableError(
-                        f"memcached at {self._where} refused the credentials of {self.describe()}"
-                    )
+                self._authenticate(client, *self._credentials)
             stats = client.stats()
-        except BackendUnavailableError:
+        except (BackendUnavailableError, ConfigurationError):
             client.close()
             raise
         except MemcacheError as exc:
@@ -146,6 +149,35 @@ class MemcachedBackend(Backend):
                 "is gone; names used before start again from nothing on the next call"
             )
         return client
+
+    def _authenticate(self, client: Client, user: str, password: str) -> None:
+        """memcached's ASCII auth: a ``set`` whose data is "user password", sent first. A
+        server started without ``-Y`` would store it as an ordinary item under the user's
+        name, readable by anyone, and every command would then "work" unauthenticated. So
+        ask first: a server that wants auth answers any other command "unauthenticated"."""
+        try:
+            client.raw_command(b"version")
+        except MemcacheClientError as exc:
+            if b"unauthenticated" not in exc.args[0]:
+                raise
+        else:
+            raise ConfigurationError(
+                f"memcached at {self._where} does not ask for authentication (it was started "
+                f"without -Y), but {self.describe()} carries credentials: they were not sent, "
+                "since that server would store them as an ordinary item; remove them from the "
+                "URL, or start memcached with -Y <authfile>"
+            )
+        try:
+            reply = client.raw_command(
+                b"set %s 0 0 %d\r\n%s %s"
+                % (user.encode(), len(user) + len(password) + 1, user.encode(), password.encode())
+            )
+        except MemcacheError:  # its text may quote the command, and with it the password
+            reply = None
+        if reply != b"STORED":
+            raise BackendUnavailableError(
+                f"memcached at {self._where} refused the credentials of {self.describe()}"
+            )
 
     def _translate(self, exc: BaseException) -> Exception:
         if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -237,9 +269,18 @@ class MemcachedBackend(Backend):
                         return False, current
                     seen = self._cas[mapped]
                 flags = b"c C" + seen[1]
-            reply = client.raw_command(
-                b"ms %s %d %s\r\n%s" % (mapped, len(payload), flags, payload)
-            )
+            try:
+                reply = client.raw_command(
+                    b"ms %s %d %s\r\n%s" % (mapped, len(payload), flags, payload)
+                )
+            except MemcacheServerError as exc:
+                if b"too large" not in exc.args[0]:
+                    raise
+                raise StateTooLargeError(
+                    f"the state of {key!r} is {len(payload)} bytes encoded, more than memcached "
+                    f"at {self._where} takes in one item (its -I limit, 1 MB by default): "
+                    "nothing was stored; keep less in this object, or raise memcached's -I"
+                ) from exc
             if reply.startswith(b"HD"):
                 self._cas[mapped] = (version, reply.split(b" c", 1)[1].split(b" ", 1)[0])
                 if expected is None:
@@ -291,12 +332,16 @@ class MemcachedBackend(Backend):
 
     # -- counters ------------------------------------------------------------------------
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
+        self.check_counter(key, delta, "amount")
         mapped = self._key(key)
+        low, high = self.counter_range
 
         def bump(client: Client) -> Any:
-            if delta >= 0:
-                return client.incr(mapped, delta, noreply=False)
-            return client.decr(mapped, -delta, noreply=False)
+            value = client.incr(mapped, delta % _WRAP, noreply=False)
+            if value is not None and not low <= int(value) - OFFSET <= high:
+                client.incr(mapped, -delta % _WRAP, noreply=False)  # take it back
+                raise self.counter_overflow(key, f"adding {delta} would take it out of range")
+            return value
 
         def add(client: Client) -> int:
             while True:
@@ -328,6 +373,7 @@ class MemcachedBackend(Backend):
         return int(found[mapped]) - OFFSET
 
     def counter_set(self, key: str, value: int) -> None:
+        self.check_counter(key, value)
         mapped = self._key(key)
 
         def put(client: Client) -> None:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from .base import UNKNOWN, Backend, Change, Record
+from .base import COUNTER_MAX, COUNTER_MIN, UNKNOWN, Backend, Change, Record
 
 _SPACE: dict[str, Record] = {}
 _COUNTERS: dict[str, int] = {}
@@ -60,8 +60,11 @@ class MemoryBackend(Backend):
             return sorted(k for k in [*_SPACE, *_COUNTERS] if k.startswith(prefix))
 
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
+        self.check_counter(key, delta, "amount")
         with _LOCK:
             value = _COUNTERS.get(key, 0) + delta
+            if not COUNTER_MIN <= value <= COUNTER_MAX:  # Python's ints never overflow; others do
+                raise self.counter_overflow(key, f"adding {delta} would take it out of range, to {value}")
             _COUNTERS[key] = value
             return value
 
@@ -69,5 +72,6 @@ class MemoryBackend(Backend):
         return _COUNTERS.get(key, 0)
 
     def counter_set(self, key: str, value: int) -> None:
+        self.check_counter(key, value)
         with _LOCK:
             _COUNTERS[key] = value

@@ -11,8 +11,8 @@ Here taking and giving back a connection is a ``list.pop``/``list.append`` (atom
 GIL, and never a switch point under gevent), so the pool holds as many connections as calls
 ran at once at the peak. After ``fork`` the child starts an empty pool and keeps the
 parent's connections referenced but untouched, so that nothing (not even a finalizer's
-goodbye message) is sent on a socket the parent still uses (FIELD-NOTES: "connections
-shared across fork").
+goodbye message) is sent on a socket the parent still uses: two processes writing and
+reading one socket interleave their messages and each reads the other's replies.
 """
 
 from __future__ import annotations

@@ -41,8 +41,8 @@ from urllib.parse import urlsplit
 import psycopg
 import psycopg_pool
 
-from ..errors import BackendUnavailableError, InvalidURLError, StoreTimeoutError
-from .base import Backend, Record, redact_url
+from ..errors import BackendUnavailableError, InvalidNameError, InvalidURLError, StoreTimeoutError
+from .base import Backend, Record, redact_url, scrub
 
 T = TypeVar("T")
 
@@ -176,7 +176,12 @@ class PostgresBackend(Backend):
             pool.putconn(connection)  # the pool drops a connection that broke
 
     def _translate(self, exc: Exception) -> Exception:
-        message = str(exc).strip().replace(self.url, redact_url(self.url))
+        message = scrub(str(exc).strip().replace(self.url, redact_url(self.url)), self.url)
+        if isinstance(exc, psycopg.DataError) and "NUL (0x00)" in message:  # found before sending
+            return InvalidNameError(
+                f"PostgreSQL at {self._where} cannot hold a name containing a NUL byte "
+                f"('\\x00'): its text keys cannot contain one; use a name without it ({message})"
+            )
         if isinstance(exc, psycopg.errors.QueryCanceled):
             return StoreTimeoutError(
                 f"PostgreSQL at {self._where} ran a statement past {self.timeout:g} s (?timeout=): {message}"
@@ -234,10 +239,15 @@ class PostgresBackend(Backend):
 
     # -- counters ------------------------------------------------------------------------
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
+        self.check_counter(key, delta, "amount")
+
         def add(cursor: psycopg.Cursor[Any]) -> int:
-            row = cursor.execute(self._sql["counter_add"], (delta, key)).fetchone()
-            if row is None:  # first use of this counter
-                row = cursor.execute(self._sql["counter_upsert"], (key, delta)).fetchone()
+            try:
+                row = cursor.execute(self._sql["counter_add"], (delta, key)).fetchone()
+                if row is None:  # first use of this counter
+                    row = cursor.execute(self._sql["counter_upsert"], (key, delta)).fetchone()
+            except psycopg.errors.NumericValueOutOfRange as exc:  # bigint: the statement failed
+                raise self.counter_overflow(key, f"adding {delta} would take it out of range") from exc
             return int(row[0])
 
         return self._run(add)
@@ -247,6 +257,7 @@ class PostgresBackend(Backend):
         return int(row[0]) if row else 0
 
     def counter_set(self, key: str, value: int) -> None:
+        self.check_counter(key, value)
         self._run(lambda c: c.execute(self._sql["counter_set"], (key, value)))
 
     def close(self) -> None:

@@ -39,13 +39,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import redis
 from redis.backoff import NoBackoff
 from redis.connection import parse_url
 from redis.retry import Retry
 
-from ..errors import BackendUnavailableError, CorruptStoreError, InvalidURLError, StoreTimeoutError
+from ..errors import (
+    BackendUnavailableError,
+    CorruptStoreError,
+    CounterOverflowError,
+    InvalidURLError,
+    StoreTimeoutError,
+)
 from .base import Backend, Record
 from .pool import IdlePool
 
@@ -54,7 +61,9 @@ from .pool import IdlePool
 #: else the current record as {version, data} ({} when absent): an integer is the cheapest
 #: reply to parse, and success is the hot path. Atomic because Redis runs the whole script
 #: before any other command: the read, the compare and the write must not be split by
-#: another writer.
+#: another writer. The current version goes back as the stored string, so that a damaged
+#: one reaches the client to be reported (``tonumber`` would turn it into nil, which ends
+#: a Lua array: the record would look absent).
 COMPARE_AND_SET = """
 local version = redis.call('HGET', KEYS[1], 'v')
 if version == false then
@@ -69,7 +78,7 @@ if version == ARGV[1] then
   redis.call('HSET', KEYS[1], 'v', next, 'd', ARGV[2])
   return next
 end
-return {tonumber(version), redis.call('HGET', KEYS[1], 'd')}
+return {version, redis.call('HGET', KEYS[1], 'd')}
 """
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
@@ -105,9 +114,12 @@ class RedisBackend(Backend):
             max_idle = int(options.get("max_connections", "64"))
         except ValueError:
             raise InvalidURLError("?max_connections= must be a whole number") from None
-        # redis-py's own URL parser reads host, port, db, user, password and TLS options.
+        # redis-py's own URL parser reads host, port, db, user, password and TLS options,
+        # but it ignores a database that is not a number (db 0 instead) and hands ssl_*
+        # options of a redis:// URL to a plain connection, which fails with a TypeError.
         driver_url = url.split("?", 1)[0]
         tls = "&".join(f"{k}={v}" for k, v in options.items() if k.startswith("ssl_"))
+        _check_database_and_tls(driver_url, tls, self.describe())
         try:
             settings: dict[str, Any] = parse_url(driver_url + ("?" + tls if tls else ""))
         except ValueError as exc:
@@ -172,6 +184,13 @@ class RedisBackend(Backend):
             )
         if isinstance(exc, redis.ConnectionError):
             return BackendUnavailableError(f"cannot reach Redis at {where}: {message}")
+        if "would overflow" in message:  # INCRBY past 64 bits: refused, nothing changed
+            return CounterOverflowError(f"Redis at {where}: {message}")
+        if "not an integer or out of range" in message:  # INCRBY on a damaged counter
+            return CorruptStoreError(
+                f"a counter in Redis at {where} holds something other than a 64-bit integer: "
+                f"{message}"
+            )
         if "WRONGTYPE" in message:
             return CorruptStoreError(
                 f"a key in Redis at {where} holds another type than sharedstate wrote: {message}"
@@ -184,7 +203,22 @@ class RedisBackend(Backend):
     # -- records -------------------------------------------------------------------------
     def load(self, key: str) -> Record | None:
         version, data = self._command("HMGET", self._key(key), "v", "d")
-        return None if version is None else Record(int(version), data or b"")
+        return None if version is None else self._record(key, version, data)
+
+    def _record(self, key: str, version: bytes, data: bytes | None) -> Record:
+        """A stored record; its version was written by our script, so anything but a whole
+        number means another client changed the hash."""
+        try:
+            return Record(int(version), data or b"")
+        except ValueError:
+            raise self._damaged(key, f"its version {version[:40]!r} is not a whole number") from None
+
+    def _damaged(self, key: str, what: str, kind: str = "record") -> CorruptStoreError:
+        return CorruptStoreError(
+            f"the {kind} {key!r} in Redis at {self.describe()} (key {self._key(key)!r}) is "
+            f"damaged: {what}; something other than sharedstate wrote it; remove that key to "
+            "start again"
+        )
 
     def compare_and_set(
         self, key: str, expected: int | None, data: bytes
@@ -201,7 +235,7 @@ class RedisBackend(Backend):
             return True, Record(reply, data)
         if not reply:
             return False, None
-        return False, Record(int(reply[0]), reply[1] or b"")
+        return False, self._record(key, reply[0], reply[1] if len(reply) > 1 else None)
 
     def delete(self, key: str) -> bool:
         return bool(self._command("DEL", self._key(key)))
@@ -219,13 +253,25 @@ class RedisBackend(Backend):
 
     # -- counters ------------------------------------------------------------------------
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
-        return int(self._command("INCRBY", self._key(key), delta))
+        self.check_counter(key, delta, "amount")
+        try:
+            return int(self._command("INCRBY", self._key(key), delta))
+        except CounterOverflowError as exc:
+            raise self.counter_overflow(key, f"adding {delta} would take it out of range") from exc
+        except CorruptStoreError as exc:
+            raise self._damaged(key, str(exc.__cause__ or exc), "counter") from exc
 
     def counter_get(self, key: str) -> int:
         value = self._command("GET", self._key(key))
-        return int(value) if value is not None else 0
+        if value is None:
+            return 0
+        try:
+            return int(value)
+        except ValueError:
+            raise self._damaged(key, f"it holds {value[:40]!r}, not a whole number", "counter") from None
 
     def counter_set(self, key: str, value: int) -> None:
+        self.check_counter(key, value)
         self._command("SET", self._key(key), value)
 
     def close(self) -> None:
@@ -255,6 +301,24 @@ def _pack_evalsha(key: bytes, expected: bytes, data: bytes) -> bytes:
 
 def _disconnect(connection: redis.Connection) -> None:
     connection.disconnect()
+
+
+def _check_database_and_tls(url: str, tls: str, shown: str) -> None:
+    """Refuses what redis-py would silently get wrong: a database that is not a number, and
+    TLS options on a URL without TLS."""
+    scheme, _, rest = url.partition("://")
+    database = unquote(rest.partition("/")[2]).strip("/")
+    if database and not database.isdigit():
+        raise InvalidURLError(
+            f"bad Redis URL {shown}: the database after the host must be a number "
+            f"(redis://host:6379/0), not {database!r}"
+        )
+    if tls and scheme.lower() != "rediss":
+        names = ", ".join(sorted(part.split("=", 1)[0] for part in tls.split("&")))
+        raise InvalidURLError(
+            f"bad Redis URL {shown}: {names} configure TLS, which a redis:// URL does not "
+            "use; use rediss:// to connect with TLS"
+        )
 
 
 def _seconds(options: dict[str, str], name: str, default: float) -> float:

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..backends import redact_url, split_url
+from ..backends.base import scrub
+from ..errors import InvalidURLError
 from .harness import Layout, as_json, run_benchmark
 
 
@@ -34,7 +36,10 @@ def bench_command(url: str | None, seconds: float, rounds: int, processes: int, 
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="sharedstate-bench-") as scratch:
         url = url or f"sqlite:///{os.path.join(scratch, 'bench.db')}"
-        scheme, _ = split_url(url)
+        try:
+            scheme, _ = split_url(url)
+        except InvalidURLError as exc:
+            raise click.UsageError(str(exc)) from None
         layouts = _layouts(processes, threads, scheme)
         windows = len(layouts) * rounds * 4
         with console.status("benchmark") as status:
@@ -44,7 +49,12 @@ def bench_command(url: str | None, seconds: float, rounds: int, processes: int, 
                 done[0] += 1
                 status.update(f"[{done[0]}/~{windows}] {message}")
 
-            measurements, ratios = run_benchmark(url, layouts, seconds, rounds, progress)
+            try:
+                measurements, ratios = run_benchmark(url, layouts, seconds, rounds, progress)
+            except Exception as exc:  # the store, or the raw driver beside it: no traceback
+                raise click.ClickException(
+                    f"cannot bench {redact_url(url)}: {type(exc).__name__}: {scrub(str(exc), url)}"
+                ) from None
     if as_json_output:
         click.echo(json.dumps(as_json(url, layouts, seconds, rounds, measurements, ratios), indent=2))
         return

@@ -22,7 +22,7 @@ from typing import Any
 
 import sharedstate
 
-from ..seed import SomeObj
+from ..examples import SomeObj
 from .raw import RawOperations, raw_operations_class
 
 

@@ -44,7 +44,7 @@ class RawOperations:
         raise NotImplementedError
 
     def object_call(self) -> int:
-        """The seed's ``self.param += 1; return self.param`` as a hand-written atomic
+        """The global counter's ``self.param += 1; return self.param`` as a hand-written atomic
         read-modify-write on this backend (e.g. BEGIN IMMEDIATE; SELECT; UPDATE; COMMIT)."""
         raise NotImplementedError
 

@@ -1,7 +1,8 @@
 """What a user writes by hand with ``multiprocessing.managers`` against the same server:
 a stock proxy of its registry, an optimistic load/compare-and-set loop for an object's
 read-modify-write, and the registry's atomic ``counter_add`` for a counter. (A proxy of the
-user's own object would be simpler but is not atomic: see FIELD-NOTES.md.)"""
+user's own object would be simpler but is not atomic: the manager runs each connection in
+its own thread, so two clients' method calls interleave.)"""
 
 from __future__ import annotations
 

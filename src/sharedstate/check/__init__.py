@@ -1,7 +1,7 @@
 """``sharedstate.check``: is this concurrent history linearizable?
 
-The seed's question is "can something go wrong?". This package answers it for a
-recorded history of calls, whatever produced it::
+Can something go wrong when many clients call a shared object at once? This package answers
+it for a recorded history of calls, whatever produced it::
 
     from sharedstate.check import check_history, read_history
 

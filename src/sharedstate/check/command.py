@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..backends.base import redact_url
 from . import CheckResult, HistoryError, check_history, read_history, write_history
 from .history import Operation
 from .models import CounterModel, Model, model_from_spec
@@ -153,7 +154,7 @@ def _record_http(
         out.print(f"  first problem: {stats.first_error}")
     values = [op.result for op in ops if not op.pending]
     if not values:
-        raise HistoryError(f"no request to {url} returned a number ({stats.first_error})")
+        raise HistoryError(f"no request to {redact_url(url)} returned a number ({stats.first_error})")
     if start == "auto":
         initial = min(values) - 1
     else:
@@ -161,7 +162,7 @@ def _record_http(
             initial = int(start)
         except ValueError:
             raise HistoryError(f"--start must be an integer or auto, got {start!r}") from None
-    return ops, CounterModel(initial), url
+    return ops, CounterModel(initial), redact_url(url)
 
 
 def _record_object(
@@ -172,7 +173,8 @@ def _record_object(
 
     with err.status(f"{processes} processes x {threads} threads x {calls} calls on {object_class}..."):
         ops = run_object_workload(store_url, object_class, processes, threads, calls, seed)
-    return ops, model_from_spec(f"object:{object_class}"), f"{object_class} on {store_url}"
+    title = f"{object_class} on {redact_url(store_url)}"
+    return ops, model_from_spec(f"object:{object_class}"), title
 
 
 def _print_result(out: Console, result: CheckResult, title: str) -> None:

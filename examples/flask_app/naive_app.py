@@ -1,4 +1,5 @@
-"""The app of the question, as it was written: a module global changed by every request.
+"""The classic Flask global counter, as people write it: a module global changed by every
+request.
 
     flask --app naive_app run --with-threads      # or: gunicorn -w 4 naive_app:app
 
@@ -28,4 +29,4 @@ global_obj = SomeObj(0)
 @app.route("/")
 def home():
     flash(global_obj.query())
-    return render_template("index.html")  # the question left out `return`: Flask would answer 500
+    return render_template("index.html")  # without `return` Flask would answer 500
