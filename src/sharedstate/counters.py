@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 from .backends.base import UNKNOWN, deadline_scope
 from .combining import Call, batch_deadline
 from .engine import new_id
-from .errors import OutcomeUnknownError, SharedStateError, StoreTimeoutError, request_sent
+from .errors import (
+    CounterOverflowError,
+    OutcomeUnknownError,
+    SharedStateError,
+    StoreTimeoutError,
+    request_sent,
+)
 
 if TYPE_CHECKING:
     from .store import Store
@@ -49,12 +55,48 @@ class Counter:
         return self.incr(-amount)
 
     def _run_incrs(self, batch: list[Call]) -> None:
-        """One native add for the whole batch, in queue order."""
+        """One native add for the whole batch; each call gets the value it would have seen
+        had the batch's calls run one after another. The calls are concurrent, so any order
+        is a valid one: queue order, unless near a limit of the counter's range another
+        order keeps every value in range. Where none does, or where the sum itself would
+        leave the range, each call runs alone, so that exactly the ones that fit succeed."""
         total = sum(call.payload for call in batch)
-        running = self._add(total, batch_deadline(batch)) - total
-        for call in batch:
+        try:
+            final = self._add(total, batch_deadline(batch))
+        except CounterOverflowError:
+            if len(batch) == 1:
+                raise
+            self._run_alone(batch)
+            return
+        order = self._order_in_range(batch, final - total)
+        if order is None:  # no order fits (amounts near the range itself): take it back
+            self._add(-total, batch_deadline(batch))
+            self._run_alone(batch)
+            return
+        running = final - total
+        for call in order:
             running += call.payload
             call.finish(running)
+
+    def _order_in_range(self, batch: list[Call], start: int) -> list[Call] | None:
+        low, high = self.store.backend.counter_range
+        negatives_first = sorted(batch, key=lambda call: call.payload >= 0)
+        for order in (batch, negatives_first, negatives_first[::-1]):
+            running = start
+            for call in order:
+                running += call.payload
+                if not low <= running <= high:
+                    break
+            else:
+                return order
+        return None
+
+    def _run_alone(self, batch: list[Call]) -> None:
+        for call in batch:
+            try:
+                call.finish(self._add(call.payload, call.deadline))
+            except SharedStateError as exc:
+                call.finish(error=exc)
 
     def _add(self, delta: int, deadline: float) -> int:
         """One add with a call id; a lost reply is resolved, never guessed."""

@@ -171,19 +171,27 @@ class Engine:
 
     def load(self, key: str, deadline: float) -> Record | None:
         """The stored record (one round trip), noted in the cache."""
+        known = self.cache.get(key)
         with deadline_scope(deadline):
             record = self.backend.load(key)
-        self._note(key, record)
+        self._note(key, record, known)
         return record
 
-    def _note(self, key: str, record: Record | None) -> None:
-        """Keeps the cache; a record this process saw that vanished is lost state."""
+    def _note(self, key: str, record: Record | None, known: Record | None | Any = UNKNOWN) -> None:
+        """Keeps the cache; a record this process saw that vanished is lost state.
+
+        ``known``: what the cache held when the request that found ``record`` was sent
+        (records are never removed, only tombstoned, so one that existed then must still
+        exist; one another thread cached meanwhile proves nothing)."""
         if record is not None:
-            known = self.cache.get(key)
-            if known is None or known.version <= record.version:  # never step back in time
+            cached = self.cache.get(key)
+            if cached is None or cached.version <= record.version:  # never step back in time
                 self.cache[key] = record
             return
-        if self.cache.pop(key, None) is not None:
+        if known is UNKNOWN:
+            known = self.cache.get(key)
+        if known is not None:
+            self.cache.pop(key, None)
             raise StateLostError(
                 f"the state of {self.describe(key)} vanished from {self.backend.describe()} "
                 "(evicted, flushed, or a server restarted without persistence); it is not "

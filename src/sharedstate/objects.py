@@ -207,7 +207,7 @@ class Objects:
                 results.append((result, None))
             except Exception as exc:  # the call changes nothing; its error goes to its caller
                 results.append((None, exc))
-                instance = restore(spec.cls, self.decode(last_good)["s"])
+                instance = restore(spec.cls, self.decode(last_good, spec.name)["s"])
         return (None if last_good == before else last_good), (instance, results)
 
     def read(self, spec: ObjectSpec, attribute: str) -> Any:
@@ -276,7 +276,7 @@ class Objects:
     def instance_from(self, spec: ObjectSpec, frame: Frame) -> Any:
         if not frame.payload:
             return spec.create()
-        envelope = self.decode(frame.payload)
+        envelope = self.decode(frame.payload, spec.name)
         stored_class = envelope.get("c", "")
         if not same_class(stored_class, spec.class_path):
             raise ClassMismatchError(
@@ -297,10 +297,13 @@ class Objects:
                 attribute=attribute,
             ) from None
 
-    def decode(self, payload: bytes) -> dict[str, Any]:
+    def decode(self, payload: bytes, name: str) -> dict[str, Any]:
         envelope = self.codec.loads(payload)
         if not isinstance(envelope, dict) or "s" not in envelope:
-            raise CorruptStoreError("a stored object record has an unknown layout")
+            raise CorruptStoreError(
+                f"the stored record of shared object {name!r} in "
+                f"{self.engine.backend.describe()} has an unknown layout"
+            )
         return envelope
 
 

@@ -33,6 +33,7 @@ from .counters import Counter
 from .engine import Engine
 from .errors import ClassMismatchError, ConfigurationError, StateLostError
 from .locks import Lease, Lock
+from .names import check_name
 from .objects import Objects, ObjectSpec, SharedObject, same_class
 from .options import StoreOptions
 
@@ -157,7 +158,7 @@ class Store:
         frame = self._engine.frame_of(key, record)
         if record is None or not frame.payload:
             return None
-        envelope = self._objects.decode(frame.payload)
+        envelope = self._objects.decode(frame.payload, name)
         return {"class": envelope.get("c"), "state": envelope.get("s"), "version": record.version}
 
     def delete(self, name: str) -> bool:
@@ -248,8 +249,7 @@ class Store:
 
     @staticmethod
     def _check_name(name: str) -> None:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a shared name must be a non-empty string, not {name!r}")
+        check_name(name)
 
 
 def _check_seconds(what: str, value: Any, zero_ok: bool = False) -> None:

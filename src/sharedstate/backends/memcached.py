@@ -274,7 +274,7 @@ class MemcachedBackend(Backend):
                     b"ms %s %d %s\r\n%s" % (mapped, len(payload), flags, payload)
                 )
             except MemcacheServerError as exc:
-                if b"too large" not in exc.args[0]:
+                if "too large" not in str(exc):
                     raise
                 raise StateTooLargeError(
                     f"the state of {key!r} is {len(payload)} bytes encoded, more than memcached "
