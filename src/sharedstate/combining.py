@@ -181,10 +181,22 @@ class Combiner:
             self._execute(batch)
         except Exception as exc:
             # The step failed as a whole: every call of the batch gets its error (whose
-            # class says whether the batch took effect).
+            # class says whether the batch took effect), except that a batch that timed out
+            # (so did not happen) under its most pressing deadline leaves the calls whose
+            # own deadlines are still ahead queued for another try: no call ends before
+            # its own deadline because it shared a trip with an older one.
+            retry: list[Call] = []
+            if isinstance(exc, StoreTimeoutError):
+                now = time.monotonic()
+                retry = [c for c in batch if not c.done and c is not own and c.deadline > now]
             for other in batch:
-                if not other.done:
+                if not other.done and other not in retry:
                     other.finish(error=exc)
+            if retry:
+                with self._lock:
+                    for other in retry:
+                        other.state = QUEUED
+                    self._queue[:0] = retry
         except BaseException:
             # KeyboardInterrupt or the like in the combiner: the others' calls did not run
             # here; put them back at the head of the queue for the next combiner.

@@ -319,6 +319,9 @@ class Engine:
                 self._wait_for_hold(key, remaining, deadline)
                 record = UNKNOWN
                 continue
+            if conflicts >= OPTIMISTIC_TRIES and owner is None and lost is UNKNOWN:
+                through = self._take_hold_to_get_through(key, deadline)
+                return self.run(key, change, deadline, owner=through, hold=None)
             try:
                 payload, outcome = change(record, frame)
             except Held as held:
@@ -335,9 +338,6 @@ class Engine:
                     return record, outcome
                 record = UNKNOWN  # a read of a cached state: validate it on the store
                 continue
-            if conflicts >= OPTIMISTIC_TRIES and owner is None and lost is UNKNOWN:
-                through = self._take_hold_to_get_through(key, deadline)
-                return self.run(key, change, deadline, owner=through, hold=None)
             if payload is None:
                 payload = frame.payload
             written = frame.written(call_id, payload, hold)
