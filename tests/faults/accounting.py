@@ -1,0 +1,210 @@
+"""Judging a faulted run: what each call's outcome claims, against what the store holds.
+
+Why two judges: ``sharedstate check`` (the counter model) says whether the history is
+linearizable at all; the accounting here says *which* calls took effect. Every call of
+the workload adds an amount no other call adds, so the values the acknowledged calls
+returned, and the final value, chain up through exactly the unacknowledged calls that
+were applied. From that chain:
+
+* every acknowledged value is unique, and the chain through them ends at the final value
+  (nothing acknowledged lost, nothing applied twice);
+* a call that raised a did-not-happen error (any ``SharedStateError`` but
+  ``OutcomeUnknownError``) is never part of it: its error would be a lie;
+* the final value lies between the acknowledged sum and that plus the unknown calls' sum.
+
+Beside these: every call ended within its ``?timeout=`` + 10%, and each
+``OutcomeUnknownError`` came from a call whose deadline fell while the store was
+unreachable (the fault window, plus ``SLACK`` seconds for the store to be reconnected).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sharedstate.check import check_history
+
+from .harness import Run
+
+OK, DID_NOT_HAPPEN, UNKNOWN, FOREIGN, HUNG = "ok", "did-not-happen", "unknown", "foreign", "hung"
+MAYBE = {UNKNOWN, FOREIGN, HUNG}  # outcomes that leave open whether the call took effect
+GRACE = 1.10  # a call must end within its timeout + 10%
+SLACK = 1.0  # seconds after the heal the store may still count as unreachable
+
+
+def kind(call: dict[str, Any]) -> str:
+    if call["end"] is None:
+        return HUNG
+    if call["outcome"] == "ok":
+        return OK
+    if call["outcome"] == "OutcomeUnknownError":
+        return UNKNOWN
+    return DID_NOT_HAPPEN if call.get("family") else FOREIGN
+
+
+def describe(call: dict[str, Any]) -> str:
+    took = "never ended" if call["end"] is None else f"{call['end'] - call['start']:.2f} s"
+    outcome = call["outcome"] if call["end"] is not None else "-"
+    text = f"{call['process']} {call['key']}+{call['amount']} -> {outcome} ({took})"
+    if call.get("message") and outcome != "ok":
+        text += f": {call['message'][:120]}"
+    return text
+
+
+@dataclass
+class Verdict:
+    counts: Counter[str]
+    problems: list[str] = field(default_factory=list)
+    applied_unknown: int = 0
+    worst: float = 0.0  # the longest call, as a multiple of the timeout
+
+    def summary(self) -> dict[str, Any]:
+        return {**{k: self.counts.get(k, 0) for k in (OK, DID_NOT_HAPPEN, UNKNOWN, FOREIGN, HUNG)},
+                "applied_unknown": self.applied_unknown, "worst": round(self.worst, 2)}
+
+
+def _subset(candidates: list[dict[str, Any]], total: int, budget: int = 200_000) -> list | None:
+    """Some candidates whose amounts sum to ``total`` (amounts are distinct and random, so
+    the subset found is, in practice, the one that was applied); None if there is none."""
+    items = sorted(candidates, key=lambda c: -c["amount"])
+    suffix = [0] * (len(items) + 1)
+    for i in range(len(items) - 1, -1, -1):
+        suffix[i] = suffix[i + 1] + items[i]["amount"]
+    nodes = 0
+
+    def search(i: int, left: int) -> list | None:
+        nonlocal nodes
+        nodes += 1
+        if left == 0:
+            return []
+        if i == len(items) or suffix[i] < left or nodes > budget:
+            return None
+        if items[i]["amount"] <= left:
+            rest = search(i + 1, left - items[i]["amount"])
+            if rest is not None:
+                return [items[i], *rest]
+        return search(i + 1, left)
+
+    return search(0, total)
+
+
+def account(key: str, calls: list[dict[str, Any]], final: int | None,
+            final_end: float) -> tuple[list[str], int]:
+    """The chain of one key; returns the problems and how many unknown calls were applied."""
+    problems: list[str] = []
+    acked = sorted((c for c in calls if kind(c) == OK), key=lambda c: c["value"])
+    seen = Counter(c["value"] for c in acked)
+    twice = sorted(v for v, n in seen.items() if n > 1)
+    if twice:
+        problems.append(f"{key}: {len(twice)} values returned to more than one call, e.g. {twice[:3]}")
+    maybe = [c for c in calls if kind(c) in MAYBE]
+    low = sum(c["amount"] for c in acked)
+    high = low + sum(c["amount"] for c in maybe)
+    if final is None:
+        return problems, 0
+    if not low <= final <= high:
+        problems.append(f"{key}: final value {final} outside [acknowledged {low}, acknowledged + "
+                        f"unknown {high}]: " + ("an acknowledged call was lost" if final < low
+                                                else "something was applied that should not be"))
+    pool = [c for c in calls if kind(c) in MAYBE or kind(c) == DID_NOT_HAPPEN]
+    used: set[str] = set()
+    applied_unknown = 0
+    value, before = 0, None
+    steps = [(c["value"] - c["amount"], c) for c in acked if seen[c["value"]] == 1]
+    for pre, call in [*steps, (final, None)]:
+        gap = pre - value
+        if gap < 0:
+            where = describe(call) if call else f"the final value {final}"
+            problems.append(f"{key}: {where} starts from {pre}, below {value} that an earlier "
+                            "call had reached: an update was lost or applied twice")
+        elif gap > 0:
+            limit = call["end"] if call else final_end
+            start = before["start"] if before else -math.inf
+            fits = [c for c in pool if c["id"] not in used and c["start"] < limit
+                    and (c["end"] is None or kind(c) in MAYBE or c["end"] > start)]
+            filled = _subset([c for c in fits if kind(c) in MAYBE], gap)
+            if filled is None:
+                filled = _subset(fits, gap)
+                if filled is None:
+                    problems.append(f"{key}: {gap} added between {value} and {pre} by no call "
+                                    "that may have taken effect: a call was applied twice or "
+                                    "the state was corrupted")
+                    filled = []
+                for liar in (c for c in filled if kind(c) == DID_NOT_HAPPEN):
+                    problems.append(f"{key}: took effect although it raised a did-not-happen "
+                                    f"error: {describe(liar)}")
+            used.update(c["id"] for c in filled)
+            applied_unknown += sum(kind(c) == UNKNOWN for c in filled)
+        if call is not None:
+            value, before = call["value"], call
+    return problems, applied_unknown
+
+
+def history(run: Run) -> list[dict[str, Any]]:
+    """The run as a ``sharedstate check`` history (JSON Lines form, counter model): an
+    acknowledged call has its result, a did-not-happen call its error (the model treats
+    it as changing nothing), an unknown or unfinished call ``"return": null``."""
+    ops: list[dict[str, Any]] = []
+    for call in run.calls:
+        what = kind(call)
+        op = {"process": call["process"], "call": call["start"], "return": call["end"],
+              "op": "incr", "args": [call["amount"]], "result": None, "key": call["key"]}
+        if what == OK:
+            op["result"] = call["value"]
+        elif what == DID_NOT_HAPPEN:
+            op["error"] = call["outcome"]
+        else:
+            op["return"] = None
+        ops.append(op)
+    for key, (start, end, value) in run.finals.items():
+        if value is not None:
+            ops.append({"process": "final", "call": start, "return": end, "op": "get",
+                        "args": [], "result": value, "key": key})
+    return ops
+
+
+def judge(run: Run, directory: Path, check_budget: float = 30.0) -> Verdict:
+    verdict = Verdict(Counter(kind(c) for c in run.calls))
+    problems = verdict.problems
+    limit = run.timeout * GRACE
+    durations = [(c["end"] - c["start"], c) for c in run.calls if c["end"] is not None]
+    verdict.worst = max((d for d, _ in durations), default=0.0) / run.timeout
+    late = sorted((d for d in durations if d[0] > limit), key=lambda d: -d[0])
+    if late:
+        problems.append(f"{len(late)} calls ended after their timeout {run.timeout:g} s + 10%; "
+                        "slowest: " + "; ".join(describe(c) for _, c in late[:3]))
+    hung = [c for c in run.calls if kind(c) == HUNG]
+    if hung:
+        problems.append(f"{len(hung)} calls never ended (their processes were killed "
+                        f"{run.timeout * GRACE + 5:g} s after the run): {describe(hung[0])}")
+    foreign = Counter(c["outcome"] for c in run.calls if kind(c) == FOREIGN)
+    if foreign:
+        problems.append(f"errors outside the SharedStateError family: {dict(foreign)}")
+    began, healed = run.window
+    wrong = [c for c in run.calls if kind(c) == UNKNOWN
+             and not (began <= c["start"] + limit and c["start"] + run.timeout <= healed + SLACK)]
+    if wrong:
+        problems.append(f"{len(wrong)} OutcomeUnknownError while the store was reachable at the "
+                        f"deadline (fault window {began:.2f}..{healed:.2f}): {describe(wrong[0])}")
+    problems.extend(run.final_errors)
+    for key in ("acct", "hits"):
+        calls = [c for c in run.calls if c["key"] == key]
+        if not any(kind(c) == OK and c["start"] > healed + limit for c in calls):
+            problems.append(f"{key}: no call succeeded after the fault was healed")
+        _, final_end, final = run.finals.get(key, (0.0, math.inf, None))
+        found, applied = account(key, calls, final, final_end)
+        problems.extend(found)
+        verdict.applied_unknown += applied
+    ops = history(run)
+    path = directory / "history.jsonl"
+    path.write_text("".join(json.dumps(op) + "\n" for op in ops))
+    result = check_history(ops, "counter", time_budget=check_budget)
+    if not result.ok:
+        why = " ".join(result.violation.sentences) if result.violation else ""
+        problems.append(f"sharedstate check: {result.verdict} {why} (re-check: sharedstate "
+                        f"check --history {path} --model counter)")
+    return verdict
