@@ -113,7 +113,7 @@ def account(key: str, calls: list[dict[str, Any]], final: int | None,
     pool = [c for c in calls if kind(c) in MAYBE or kind(c) == DID_NOT_HAPPEN]
     used: set[str] = set()
     applied_unknown = 0
-    value, before = 0, None
+    value = 0
     steps = [(c["value"] - c["amount"], c) for c in acked if seen[c["value"]] == 1]
     for pre, call in [*steps, (final, None)]:
         gap = pre - value
@@ -122,10 +122,10 @@ def account(key: str, calls: list[dict[str, Any]], final: int | None,
             problems.append(f"{key}: {where} starts from {pre}, below {value} that an earlier "
                             "call had reached: an update was lost or applied twice")
         elif gap > 0:
+            # a call can only have been applied after it began; not "before it returned",
+            # since a write that raised (truthfully or not) may land later
             limit = call["end"] if call else final_end
-            start = before["start"] if before else -math.inf
-            fits = [c for c in pool if c["id"] not in used and c["start"] < limit
-                    and (c["end"] is None or kind(c) in MAYBE or c["end"] > start)]
+            fits = [c for c in pool if c["id"] not in used and c["start"] < limit]
             filled = _subset([c for c in fits if kind(c) in MAYBE], gap)
             if filled is None:
                 filled = _subset(fits, gap)
@@ -140,7 +140,7 @@ def account(key: str, calls: list[dict[str, Any]], final: int | None,
             used.update(c["id"] for c in filled)
             applied_unknown += sum(kind(c) == UNKNOWN for c in filled)
         if call is not None:
-            value, before = call["value"], call
+            value = call["value"]
     return problems, applied_unknown
 
 

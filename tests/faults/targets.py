@@ -124,9 +124,10 @@ class RedisTarget(Target):
         self.namespace = namespace
         self.port = free_port()
         self.host = namespace.ns_ip if namespace else "127.0.0.1"
-        self.server: ServerProcess = redis_server(
-            self.port, "--appendfsync", "always", "--bind", self.host
-        )
+        extra = ["--appendfsync", "always", "--bind", self.host]
+        if namespace is not None:  # reached from the host's end of the veth, not loopback;
+            extra += ["--protected-mode", "no"]  # nothing but this host can reach it
+        self.server: ServerProcess = redis_server(self.port, *extra)
         if namespace is not None:
             self.server.command = [*namespace.prefix(), *self.server.command]
 
