@@ -47,9 +47,15 @@ def alive(pid: int) -> bool:
 
 
 def wait_gone(pids: list[int], timeout: float = 10.0) -> None:
+    """Until the processes are dead *and reaped*: PostgreSQL refuses to start while the
+    PID in its lock file exists, and a zombie exists until its parent (here often PID 1,
+    the daemonized postmaster's adopter) reaps it."""
     deadline = time.monotonic() + timeout
-    while any(alive(pid) for pid in pids):
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
         if time.monotonic() > deadline:
+            zombies = [pid for pid in pids if Path(f"/proc/{pid}").exists() and not alive(pid)]
+            if len(zombies) == len([p for p in pids if Path(f"/proc/{p}").exists()]):
+                return  # dead, only not reaped yet: PostgresTarget.start copes with that
             raise RuntimeError(f"processes {pids} outlived SIGKILL for {timeout} s")
         time.sleep(0.02)
 
@@ -186,9 +192,16 @@ class PostgresTarget(Target):
         prefix = self.namespace.prefix() if self.namespace else []
         command = [*prefix, *self.cluster.as_user, str(self.cluster.bin / "pg_ctl"),
                    "-D", str(self.cluster.data), *args]
-        subprocess.run(command, check=True, capture_output=True, timeout=120)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            log = self.cluster.root / "log"
+            tail = log.read_text()[-1500:] if log.exists() else ""
+            raise RuntimeError(f"pg_ctl {args[-1]} failed: {done.stderr.strip()}\n{tail}")
 
     def start(self) -> None:
+        lock = self.cluster.data / "postmaster.pid"
+        if lock.exists() and self.postmaster() is None:
+            lock.unlink()  # a killed server's: PostgreSQL would take an unreaped zombie for alive
         options = (
             f"-p {self.port} -c listen_addresses={self.host} -k {self.cluster.root} "
             "-c fsync=off -c max_connections=200"
@@ -210,7 +223,7 @@ class PostgresTarget(Target):
         self.resume()
         if self.postmaster() is None:
             return
-        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self._pg_ctl("-m", "immediate", "-w", "stop")
         if self.postmaster() is not None:
             self.kill9()
