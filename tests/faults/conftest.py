@@ -102,6 +102,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
               f"{c['applied_unknown']:>10}{c['foreign']:>9}{c['hung']:>6}"
               f"{c['worst']:>8.2f}x  {c['verdict']}")
     write("slowest: the longest call as a multiple of its ?timeout= (must be <= 1.10)")
-    if config.cache is not None:
+    if getattr(config, "cache", None) is not None:
         config.cache.set("sharedstate/faults",
                          [{"fault": f, "backend": b, **c} for (f, b), c in sorted(RESULTS.items())])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -105,9 +106,14 @@ class Target:
     def pause(self) -> None:
         """SIGSTOP: the server keeps its sockets open and answers nothing (a GC pause, a
         VM migration, a stuck disk)."""
-        self.paused = self.pids()
-        for pid in self.paused:
-            os.kill(pid, signal.SIGSTOP)
+        for _ in range(5):  # again, for a backend forked while we were stopping the others
+            fresh = [pid for pid in self.pids() if pid not in self.paused]
+            if not fresh:
+                break
+            for pid in fresh:
+                with contextlib.suppress(ProcessLookupError):  # a backend that just ended
+                    os.kill(pid, signal.SIGSTOP)
+                    self.paused.append(pid)
 
     def resume(self) -> None:
         paused, self.paused = self.paused, []
@@ -134,6 +140,7 @@ class RedisTarget(Target):
         if namespace is not None:  # reached from the host's end of the veth, not loopback;
             extra += ["--protected-mode", "no"]  # nothing but this host can reach it
         self.server: ServerProcess = redis_server(self.port, *extra)
+        self.directory = self.server.command[self.server.command.index("--dir") + 1]
         if namespace is not None:
             self.server.command = [*namespace.prefix(), *self.server.command]
 
@@ -168,6 +175,7 @@ class RedisTarget(Target):
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class PostgresTarget(Target):
