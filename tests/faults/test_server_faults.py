@@ -12,7 +12,10 @@ Each test runs 3 client processes x 3 threads of object calls and counter increm
 * the history is linearizable (``sharedstate check``, counter model);
 * calls succeed again once the fault is healed.
 
-The "none" run is the control: the same workload and judges with no fault.
+The faults: ``kill`` (kill -9, down 2 s, restarted), ``pause`` (SIGSTOP 3 s, past the
+timeout), ``blip`` (SIGSTOP 1 s, within it: every outcome can be known), ``partition``
+(all packets dropped 3 s, server in a namespace). The "none" run is the control: the same
+workload and judges with no fault.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def make_fault(name: str, target, namespace) -> Fault:
         return Fault(name, target.kill9, target.restart, hold=2.0)
     if name == "pause":  # SIGSTOP for 3 s (longer than the timeout), then SIGCONT
         return Fault(name, target.pause, target.resume, hold=3.0)
+    if name == "blip":  # SIGSTOP for 1 s, well within the timeout: every outcome can be known
+        return Fault(name, target.pause, target.resume, hold=1.0)
     if name == "partition":  # every packet dropped for 3 s, in and out
         return Fault(name, namespace.partition, namespace.heal, hold=3.0)
     return Fault(name, lambda: None, lambda: None, hold=0.0, takes_store_down=False)
@@ -42,7 +47,7 @@ def make_fault(name: str, target, namespace) -> Fault:
 
 CASES = [
     ("none", "redis"),
-    *((fault, backend) for fault in ("kill", "pause", "partition")
+    *((fault, backend) for fault in ("kill", "pause", "blip", "partition")
       for backend in ("redis", "postgresql")),
 ]
 
