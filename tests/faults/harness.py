@@ -147,7 +147,7 @@ def read_calls(logs: list[Path]) -> list[dict[str, Any]]:
             if entry["phase"] == "call":
                 calls[entry["id"]] = {**entry, "start": entry["t"], "end": None,
                                       "outcome": None}
-            else:
+            elif entry["id"] in calls:  # (its call line may be the one SIGKILL cut short)
                 calls[entry["id"]].update(
                     {k: v for k, v in entry.items() if k not in {"phase", "t"}}, end=entry["t"]
                 )

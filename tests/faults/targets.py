@@ -165,9 +165,10 @@ class RedisTarget(Target):
         return [process.pid] if process is not None and process.poll() is None else []
 
     def kill9(self) -> None:
-        super().kill9()
-        if self.server.process is not None:
-            self.server.process.wait()
+        process = self.server.process
+        if process is not None and process.poll() is None:
+            process.kill()  # SIGKILL; then reaped at once, as our own child
+            process.wait()
 
     def stop(self) -> None:
         self.resume()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+import time
 
 import pytest
 
@@ -70,10 +71,15 @@ def test_a_healthy_made_up_run_passes(tmp_path):
     calls.add(20_000, 11.0, 11.5, "StoreTimeoutError", applied=False)
     calls.add(300_000, 10.5, 12.6, "OutcomeUnknownError", applied=True)  # deadline in the window
     calls.add(4_000_000, 10.6, 12.6, "OutcomeUnknownError", applied=False)
+    for i in range(40):  # many calls of unknown outcome that did not apply: still quick
+        calls.add(5_000_000 + 7919 * i, 10.0 + 0.05 * i, 12.0 + 0.05 * i,
+                  "OutcomeUnknownError", applied=False)
     calls.add(1, 21.0, 21.1)
+    started = time.monotonic()
     verdict = judge(calls.run(), tmp_path, check_budget=5)
     assert verdict.problems == []
     assert verdict.summary()["applied_unknown"] == 1
+    assert time.monotonic() - started < 5
 
 
 def test_a_did_not_happen_error_whose_call_took_effect_is_caught(tmp_path):
