@@ -121,6 +121,13 @@ class Namespace:
             self.exec("iptables", "-w", "-D", chain, *rule, check=False)
         self.partitioned = False
 
+    def set_link(self, up: bool) -> None:
+        """The host end of the veth up or down (down: the unreachable route takes over)."""
+        _run("ip", "link", "set", self.host_if, "up" if up else "down")
+
+    def route_to_namespace(self) -> subprocess.CompletedProcess[str]:
+        return _run("ip", "route", "get", self.ns_ip, check=False)
+
     def rules(self) -> str:
         return self.exec("iptables", "-w", "-S", check=False).stdout
 

@@ -108,6 +108,7 @@ def test_skewed_client_cannot_take_a_live_lock(client_url, tmp_path, children):
         assert attempt["outcome"] == "StoreTimeoutError", (
             f"a client with its clock {SKEW:g} s ahead got {attempt}: it took a live lock"
         )
+        assert attempt["elapsed"] <= 1.0 * 1.1, f"its timeout of 1 s took {attempt['elapsed']:.2f} s"
         lease.release()  # must not raise: nobody took our lease
 
 
@@ -126,6 +127,7 @@ def test_skewed_client_cannot_take_a_live_transaction_hold(client_url, tmp_path,
         assert first["outcome"] == "StoreTimeoutError", (
             f"a client with its clock {SKEW:g} s ahead got {first} during a live hold"
         )
+        assert first["elapsed"] <= 1.0 * 1.1, f"its ?timeout=1 took {first['elapsed']:.2f} s"
         skewed.go()
         second = skewed.wait_event("add-again")  # once the hold is released, it gets through
         assert second["outcome"] == "ok" and second["value"] == 6, second

@@ -147,6 +147,19 @@ def test_a_partition_really_cuts_off_and_heals_and_leaves_nothing(request, names
     assert not probe(), "the server still answers through the partition"
     namespace.heal()
     assert probe(), "the server does not answer once the partition is healed"
+    routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True,
+                            text=True).stdout
+    assert f"unreachable {namespace.network}" in routes
+    namespace.set_link(False)  # the link down: the subnet must not go to the default route
+    route = namespace.route_to_namespace()
+    refused = route.stderr.lower()
+    assert route.returncode != 0 and ("unreachable" in refused or "no route" in refused), route
+    assert not probe()
+    namespace.set_link(True)
+    deadline = time.monotonic() + 10
+    while not probe():
+        assert time.monotonic() < deadline, "the server does not answer once the link is up"
+        time.sleep(0.05)
     target.stop()
     namespace.remove()
     assert not namespace.exists()
