@@ -189,12 +189,17 @@ def judge(run: Run, directory: Path, check_budget: float = 30.0) -> Verdict:
     foreign = Counter(c["outcome"] for c in run.calls if kind(c) == FOREIGN)
     if foreign:
         problems.append(f"errors outside the SharedStateError family: {dict(foreign)}")
-    began, healed = run.window
-    wrong = [c for c in run.calls if kind(c) == UNKNOWN
-             and not (began <= c["start"] + limit and c["start"] + run.timeout <= healed + SLACK)]
+    def unreachable_at_deadline(call: dict[str, Any]) -> bool:
+        deadline = call["start"] + run.timeout
+        return any(began <= call["start"] + limit and deadline <= healed + SLACK
+                   for began, healed in run.windows)
+
+    wrong = [c for c in run.calls if kind(c) == UNKNOWN and not unreachable_at_deadline(c)]
     if wrong:
+        spans = ", ".join(f"{b:.2f}..{h:.2f}" for b, h in run.windows) or "never"
         problems.append(f"{len(wrong)} OutcomeUnknownError while the store was reachable at the "
-                        f"deadline (fault window {began:.2f}..{healed:.2f}): {describe(wrong[0])}")
+                        f"deadline (store unreachable {spans}): {describe(wrong[0])}")
+    healed = max((h for _, h in run.windows), default=-math.inf)
     problems.extend(run.final_errors)
     if run.killed_processes:
         problems.append(f"{run.killed_processes} client processes did not end within the "

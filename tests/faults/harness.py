@@ -118,6 +118,8 @@ class Fault:
     heal: Callable[[], None]
     hold: float
     takes_store_down: bool = True  # False only for the control run (no fault)
+    cycles: int = 1  # injected this many times, ``gap`` seconds apart
+    gap: float = 1.0
 
 
 @dataclass
@@ -128,7 +130,7 @@ class Run:
     fault: str
     timeout: float
     calls: list[dict[str, Any]]
-    window: tuple[float, float]  # monotonic times: fault injected .. healed and answering
+    windows: list[tuple[float, float]]  # monotonic: fault injected .. healed and answering
     finals: dict[str, tuple[float, float, int | None]] = field(default_factory=dict)
     final_errors: list[str] = field(default_factory=list)
     killed_processes: int = 0
@@ -189,26 +191,29 @@ def run_workload(
               log=str(logs[i]), stop=str(stop), seed=seed, pace=pace)
         for i in range(processes)
     ]
-    healed = False
+    healed = True  # False while a fault is in force
+    windows: list[tuple[float, float]] = []
     try:
         for child in children:
             child.wait_event("started", timeout=30)
         time.sleep(warmup)
         assert probe(), f"{backend} does not answer before the fault"
-        began = time.monotonic()
-        fault.inject()
-        try:
+        for cycle in range(fault.cycles):
+            if cycle:
+                time.sleep(fault.gap)
+            began = time.monotonic()
+            healed = False
+            fault.inject()
             if fault.takes_store_down:
-                assert not probe(), f"{fault.name}: {backend} still answers: the fault is not in force"
+                assert not probe(), f"{fault.name}: {backend} still answers: not in force"
             time.sleep(max(0.0, fault.hold - (time.monotonic() - began)))
-        finally:
             fault.heal()
             healed = True
-        deadline = time.monotonic() + 30
-        while not probe():
-            assert time.monotonic() < deadline, f"{backend} does not answer 30 s after the heal"
-            time.sleep(0.02)
-        window = (began, time.monotonic())
+            deadline = time.monotonic() + 30
+            while not probe():
+                assert time.monotonic() < deadline, f"{backend} does not answer 30 s after the heal"
+                time.sleep(0.02)
+            windows.append((began, time.monotonic()))
         time.sleep(after)
     finally:
         if not healed:
@@ -218,6 +223,6 @@ def run_workload(
         # so that a late call is seen as late (its end time), not just as killed
         deadline = time.monotonic() + timeout * 1.1 + 5
         killed = sum(not child.finish(max(0.1, deadline - time.monotonic())) for child in children)
-    run = Run(backend, fault.name, timeout, read_calls(logs), window, killed_processes=killed)
+    run = Run(backend, fault.name, timeout, read_calls(logs), windows, killed_processes=killed)
     read_finals(url, run)
     return run

@@ -48,7 +48,7 @@ class Calls:
         calls = list(self.calls)
         hits = {"id": "h", "process": "p1", "key": "hits", "amount": 7, "start": 20.0,
                 "end": 20.1, "outcome": "ok", "value": 7, "family": True}
-        run = Run("made-up", "made-up", 2.0, [*calls, hits], WINDOW)
+        run = Run("made-up", "made-up", 2.0, [*calls, hits], [WINDOW])
         run.finals = {"acct": (30.0, 30.1, self.value if final is None else final),
                       "hits": (30.0, 30.1, 7)}
         return run

@@ -12,7 +12,7 @@ Each test runs 3 client processes x 3 threads of object calls and counter increm
 * the history is linearizable (``sharedstate check``, counter model);
 * calls succeed again once the fault is healed.
 
-The faults: ``kill`` (kill -9, down 2 s, restarted), ``pause`` (SIGSTOP 3 s, past the
+The faults: ``kill`` (kill -9, down 1 s, restarted; 3 times, 1 s apart), ``pause`` (SIGSTOP 3 s, past the
 timeout), ``blip`` (SIGSTOP 1 s, within it: every outcome can be known), ``partition``
 (all packets dropped 3 s, server in a namespace). The "none" run is the control: the same
 workload and judges with no fault.
@@ -34,8 +34,8 @@ TIMEOUT = 2.0
 
 
 def make_fault(name: str, target, namespace) -> Fault:
-    if name == "kill":  # kill -9, down for 2 s, restarted (Redis: AOF fsync always)
-        return Fault(name, target.kill9, target.restart, hold=2.0)
+    if name == "kill":  # kill -9, down 1 s, restarted (Redis: AOF fsync always); 3 times
+        return Fault(name, target.kill9, target.restart, hold=1.0, cycles=3, gap=1.0)
     if name == "pause":  # SIGSTOP for 3 s (longer than the timeout), then SIGCONT
         return Fault(name, target.pause, target.resume, hold=3.0)
     if name == "blip":  # SIGSTOP for 1 s, well within the timeout: every outcome can be known
