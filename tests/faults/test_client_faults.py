@@ -66,7 +66,7 @@ def test_paused_lock_holder_is_fenced(client_url, tmp_path, children):
         lease = store.lock("job", ttl=5).acquire(timeout=TTL + 3)
         got = time.monotonic() - granted["t"]
         # the waiter gets through once the frozen holder's lease ends, not before, not long after
-        assert TTL - 0.2 <= got <= TTL + 1.0, f"got the lock {got:.2f} s after the grant"
+        assert TTL - 0.2 <= got <= TTL + 1.5, f"got the lock {got:.2f} s after the grant"
         assert lease.token > granted["token"]
         holder.signal(signal.SIGCONT)
         holder.go()
@@ -88,7 +88,7 @@ def test_paused_transaction_holder_is_refused(client_url, tmp_path, children):
         obj = store.object("acct", Adder, 0)
         assert obj.add(1) == 1  # the held (uncommitted) change is not seen
         got = time.monotonic() - holding["t"]
-        assert TTL - 0.2 <= got <= TTL + 1.0, f"the waiter got through {got:.2f} s after the hold"
+        assert TTL - 0.2 <= got <= TTL + 1.5, f"the waiter got through {got:.2f} s after the hold"
         holder.signal(signal.SIGCONT)
         holder.go()
         commit = holder.wait_event("commit")
@@ -146,6 +146,6 @@ def test_skewed_holder_that_dies_blocks_only_for_its_ttl(client_url, tmp_path, c
             pytest.fail(f"a dead holder whose clock ran {SKEW:g} s ahead blocked its lock of "
                         "ttl 1 s for more than 4 s")
         got = time.monotonic() - granted["t"]
-        assert got <= 1.0 + 1.0, f"got the lock {got:.2f} s after the dead holder's grant"
+        assert got <= 1.0 + 1.5, f"got the lock {got:.2f} s after the dead holder's grant"
         assert lease.token > granted["token"]
         lease.release()
