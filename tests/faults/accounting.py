@@ -71,6 +71,9 @@ class Verdict:
 def _subset(candidates: list[dict[str, Any]], total: int, budget: int = 200_000) -> list | None:
     """Some candidates whose amounts sum to ``total`` (amounts are distinct and random, so
     the subset found is, in practice, the one that was applied); None if there is none."""
+    for call in candidates:  # most gaps are one call: found at once
+        if call["amount"] == total:
+            return [call]
     items = sorted(candidates, key=lambda c: -c["amount"])
     suffix = [0] * (len(items) + 1)
     for i in range(len(items) - 1, -1, -1):
@@ -96,7 +99,7 @@ def _subset(candidates: list[dict[str, Any]], total: int, budget: int = 200_000)
 def account(key: str, calls: list[dict[str, Any]], final: int | None,
             final_end: float) -> tuple[list[str], set[str]]:
     """The chain of one key; returns the problems and the ids of the calls of unknown
-    outcome that took effect (None for the final value unread: nothing is known)."""
+    outcome that took effect (all of them when the final value could not be read)."""
     problems: list[str] = []
     acked = sorted((c for c in calls if kind(c) == OK), key=lambda c: c["value"])
     seen = Counter(c["value"] for c in acked)
@@ -118,6 +121,9 @@ def account(key: str, calls: list[dict[str, Any]], final: int | None,
     value = 0
     steps = [(c["value"] - c["amount"], c) for c in acked if seen[c["value"]] == 1]
     for pre, call in [*steps, (final, None)]:
+        if len(problems) > 20:
+            problems.append(f"{key}: more problems not listed")
+            break
         gap = pre - value
         if gap < 0:
             where = describe(call) if call else f"the final value {final}"

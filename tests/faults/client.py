@@ -120,7 +120,6 @@ def lock_holder(config: dict[str, Any], channel: Channel) -> None:
     lock = store.lock(config["name"], ttl=config["ttl"])
     lease = lock.acquire(timeout=10)
     channel.emit("granted", token=lease.token)
-    channel.emit("holding")
     if config.get("hold_forever"):
         time.sleep(600)
     channel.wait_go("go")
