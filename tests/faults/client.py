@@ -171,7 +171,15 @@ def adder(config: dict[str, Any], channel: Channel) -> None:
     channel.emit("add-again", **attempt(obj.add, config["amount"]))
 
 
+def clock(config: dict[str, Any], channel: Channel) -> None:
+    """Reports this process's wall clock, so the test can see the skew is in force."""
+    import sharedstate  # noqa: F401 - imported as a client would, after the skew
+
+    channel.emit("clock", wall=time.time(), preloaded=PRELOADED)
+
+
 ROLES = {
+    "clock": clock,
     "workload": workload,
     "lock-holder": lock_holder,
     "lock-try": lock_try,
@@ -180,7 +188,12 @@ ROLES = {
 }
 
 
+PRELOADED = False  # whether sharedstate was imported before the clock was skewed
+
+
 def main() -> None:
+    global PRELOADED
+    PRELOADED = "sharedstate" in sys.modules
     config = json.loads(sys.argv[1])
     if config.get("skew"):
         skew_clock(float(config["skew"]))  # before sharedstate is imported, on purpose

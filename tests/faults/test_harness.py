@@ -18,7 +18,7 @@ import pytest
 
 from .accounting import judge
 from .conftest import start_target
-from .harness import Run, responds
+from .harness import Child, Run, responds
 
 pytestmark = pytest.mark.faults
 
@@ -184,3 +184,11 @@ def test_kill_and_pause_take_hold_and_are_undone(backend, request):
     assert not probe() and not any(target.pids()), f"killed server processes remain: {pids}"
     target.restart()
     assert probe(), "the restarted server does not answer"
+
+
+def test_a_skewed_client_really_runs_ahead(tmp_path, children):
+    child = Child(tmp_path / "clock", "clock", skew=30.0)
+    children.append(child)
+    event = child.wait_event("clock")
+    assert not event["preloaded"], "sharedstate was imported before the clock was skewed"
+    assert 29.0 < event["wall"] - time.time() < 31.0
