@@ -61,11 +61,13 @@ class Verdict:
     counts: Counter[str]
     problems: list[str] = field(default_factory=list)
     applied_unknown: int = 0
+    applied_refused: int = 0  # did-not-happen errors whose call took effect: lies
     worst: float = 0.0  # the longest call, as a multiple of the timeout
 
     def summary(self) -> dict[str, Any]:
         return {**{k: self.counts.get(k, 0) for k in (OK, DID_NOT_HAPPEN, UNKNOWN, FOREIGN, HUNG)},
-                "applied_unknown": self.applied_unknown, "worst": round(self.worst, 2)}
+                "applied_unknown": self.applied_unknown, "applied_refused": self.applied_refused,
+                "worst": round(self.worst, 2)}
 
 
 def _subset(candidates: list[dict[str, Any]], total: int, budget: int = 200_000) -> list | None:
@@ -98,8 +100,8 @@ def _subset(candidates: list[dict[str, Any]], total: int, budget: int = 200_000)
 
 def account(key: str, calls: list[dict[str, Any]], final: int | None,
             final_end: float) -> tuple[list[str], set[str]]:
-    """The chain of one key; returns the problems and the ids of the calls of unknown
-    outcome that took effect (all of them when the final value could not be read)."""
+    """The chain of one key; returns the problems and the ids of the unacknowledged calls
+    that took effect (all those of unknown outcome when the final value was not read)."""
     problems: list[str] = []
     acked = sorted((c for c in calls if kind(c) == OK), key=lambda c: c["value"])
     seen = Counter(c["value"] for c in acked)
@@ -146,7 +148,7 @@ def account(key: str, calls: list[dict[str, Any]], final: int | None,
                     problems.append(f"{key}: took effect although it raised a did-not-happen "
                                     f"error: {describe(liar)}")
             used.update(c["id"] for c in filled)
-            applied.update(c["id"] for c in filled if kind(c) in MAYBE)
+            applied.update(c["id"] for c in filled)
         if call is not None:
             value = call["value"]
     return problems, applied
@@ -219,6 +221,8 @@ def judge(run: Run, directory: Path, check_budget: float = 30.0) -> Verdict:
         found, applied = account(key, calls, final, final_end)
         problems.extend(found)
         verdict.applied_unknown += sum(kind(c) == UNKNOWN and c["id"] in applied for c in calls)
+        verdict.applied_refused += sum(kind(c) == DID_NOT_HAPPEN and c["id"] in applied
+                                       for c in calls)
         resolved |= {c["id"] for c in calls if kind(c) in MAYBE and c["id"] not in applied}
     problems.extend(linearizability(run, directory, resolved, check_budget))
     return verdict

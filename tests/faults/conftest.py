@@ -95,13 +95,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
         return
     write = terminalreporter.write_line
     terminalreporter.section("fault suite: outcomes per fault and backend")
-    write(f"{'fault':<12}{'backend':<12}{'ok':>7}{'did-not-happen':>16}{'unknown':>9}"
-          f"{'(applied)':>10}{'foreign':>9}{'hung':>6}{'slowest':>9}  verdict")
+    write(f"{'fault':<11}{'backend':<12}{'ok':>6}{'did-not-happen':>16}{'(applied!)':>11}"
+          f"{'unknown':>9}{'(applied)':>10}{'foreign':>8}{'hung':>6}{'slowest':>9}  verdict")
     for (fault, backend), c in sorted(RESULTS.items()):
-        write(f"{fault:<12}{backend:<12}{c['ok']:>7}{c['did-not-happen']:>16}{c['unknown']:>9}"
-              f"{c['applied_unknown']:>10}{c['foreign']:>9}{c['hung']:>6}"
-              f"{c['worst']:>8.2f}x  {c['verdict']}")
-    write("slowest: the longest call as a multiple of its ?timeout= (must be <= 1.10)")
+        write(f"{fault:<11}{backend:<12}{c['ok']:>6}{c['did-not-happen']:>16}"
+              f"{c['applied_refused']:>11}{c['unknown']:>9}{c['applied_unknown']:>10}"
+              f"{c['foreign']:>8}{c['hung']:>6}{c['worst']:>8.2f}x  {c['verdict']}")
+    write("(applied!): calls that raised a did-not-happen error and took effect (must be 0); "
+          "slowest: the longest call as a multiple of its ?timeout= (must be <= 1.10)")
     if getattr(config, "cache", None) is not None:
         config.cache.set("sharedstate/faults",
                          [{"fault": f, "backend": b, **c} for (f, b), c in sorted(RESULTS.items())])

@@ -89,6 +89,7 @@ def test_a_did_not_happen_error_whose_call_took_effect_is_caught(tmp_path):
     found = problems(calls.run(), tmp_path)
     assert any("took effect although it raised" in p and "+20000" in p for p in found), found
     assert any("sharedstate check: violation" in p for p in found), found
+    assert judge(calls.run(), tmp_path, check_budget=5).applied_refused == 1
 
 
 def test_a_lost_acknowledged_call_is_caught(tmp_path):
