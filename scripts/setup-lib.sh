@@ -58,12 +58,14 @@ ensure_tools_for_tests() {
   # The tests use the machine's Redis (6379) and PostgreSQL (5432, trust) where they answer,
   # and otherwise start private servers on free loopback ports; memcached, the manager
   # server and the restart/credential tests always run private ones. So what must be here
-  # is the server programs, plus Chromium for the check report and openssl for the TLS test.
+  # is the server programs, plus Chromium for the check report, openssl for the TLS test
+  # and iptables for the partitions of tests/faults.
   local packages=()
   command -v memcached >/dev/null || packages+=(memcached)
   command -v redis-server >/dev/null || packages+=(redis-server)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
   command -v openssl >/dev/null || packages+=(openssl)
+  command -v iptables >/dev/null || [ -x /usr/sbin/iptables ] || packages+=(iptables)
   [ -x /usr/bin/chromium ] || packages+=(chromium)
   [ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
 }
