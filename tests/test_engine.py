@@ -277,3 +277,25 @@ def test_a_client_whose_clock_runs_ahead_cannot_take_a_live_lock_or_hold(multipr
                 capture_output=True, text=True, timeout=60,
             )
     assert out.stdout.split() == ["waited", "waited"], out.stderr
+
+
+def test_a_lock_whose_record_was_lost_is_usable_and_its_tokens_go_on(store):
+    """memcached evicting a lock's record made the lock unusable forever."""
+    first = store.lock("job", ttl=5).acquire()
+    first.release()
+    assert store.backend.delete(store.prefix + "l:job")  # evicted, flushed
+    second = store.lock("job", ttl=5).acquire(timeout=2)
+    assert second.token > first.token
+    second.release()
+
+
+def test_delete_frees_a_stuck_lock_and_keeps_its_tokens_growing(store):
+    """`store.delete` and `flask sharedstate reset` used to ignore locks."""
+    stuck = sharedstate.connect(store.url).lock("job", ttl=60).acquire()  # another process's
+    assert store.delete("job")
+    started = time.monotonic()
+    lease = store.lock("job", ttl=5).acquire(timeout=2)
+    assert lease.token > stuck.token
+    assert time.monotonic() - started < 1
+    lease.release()
+    assert not store.delete("job")  # nothing left to free

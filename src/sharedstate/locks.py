@@ -64,7 +64,6 @@ class Lock:
         #: leases held per thread (greenlet) and lock key, shared by every Lock of the store
         self._held: threading.local = store._leases
         self._entered = threading.local()  # the lease ``with lock:`` took, per thread
-        self._last_token = 0  # the largest token this process has seen for this lock
 
     def _token(self, frame: Frame) -> int:
         if not frame.payload:
@@ -92,7 +91,7 @@ class Lock:
         ttl = self.ttl
 
         def grant(record: Record | None, frame: Frame) -> tuple[bytes, int]:
-            token = max(self._token(frame), self._last_token) + 1
+            token = max(self._token(frame), self.store._tokens.get(self.key, 0)) + 1
             return json.dumps({"t": token}).encode(), token
 
         started = time.monotonic()
@@ -100,7 +99,7 @@ class Lock:
             _, token = self.store._engine.run(self.key, grant, deadline, owner=owner, hold=(owner, ttl))
         except StateLostError:  # the record vanished: tokens go on from the largest seen here
             _, token = self.store._engine.run(self.key, grant, deadline, owner=owner, hold=(owner, ttl))
-        self._last_token = max(self._last_token, token)
+        self.store._tokens[self.key] = max(self.store._tokens.get(self.key, 0), token)
         lease = Lease(self, token, owner, time.time() + ttl, started + ttl)
         self._held.__dict__.setdefault("leases", {})[self.key] = lease
         return lease

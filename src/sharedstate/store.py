@@ -80,6 +80,9 @@ class Store:
         self._objects = Objects(self._engine, self.codec, self.timeout)
         self._specs: dict[str, ObjectSpec] = {}
         self._leases = threading.local()  # see Lock._held
+        #: the largest fencing token this process saw per lock: tokens go on from there
+        #: even if the lock's record is lost (evicted, flushed)
+        self._tokens: dict[str, int] = {}
         self._forget_threads()
         _STORES.add(self)
 
@@ -162,7 +165,8 @@ class Store:
         return {"class": envelope.get("c"), "state": envelope.get("s"), "version": record.version}
 
     def delete(self, name: str) -> bool:
-        """Forget object or counter ``name``: the object's factory runs again on next use.
+        """Forget object or counter ``name`` (the object's factory runs again on next use),
+        and end any lease on lock ``name`` (a stuck lock is freed; its tokens go on).
 
         The object's record becomes a tombstone rather than vanishing, so its versions never
         restart and no process's cache can match other contents."""
@@ -177,7 +181,21 @@ class Store:
         except StateLostError:  # evicted state: deleting the name is how to start again
             removed_object = self.backend.delete(key)
         self._engine.forget(key)
-        return self.backend.delete(self.prefix + COUNTER + name) or removed_object
+        return self.backend.delete(self.prefix + COUNTER + name) or self._free_lock(name) or removed_object
+
+    def _free_lock(self, name: str) -> bool:
+        """Ends any lease on lock ``name`` (its fencing token is kept: tokens never go back)."""
+        key = self.prefix + LEASE + name
+        try:
+            _, freed = self._engine.run(
+                key,
+                lambda record, frame: (None, False) if frame.hold is None else (frame.payload, True),
+                time.monotonic() + self.timeout,
+                wait=False,
+            )
+        except StateLostError:
+            return False
+        return bool(freed)
 
     def close(self) -> None:
         """Close this process's connections; the store reopens them if used again."""
