@@ -299,3 +299,53 @@ def test_delete_frees_a_stuck_lock_and_keeps_its_tokens_growing(store):
     assert time.monotonic() - started < 1
     lease.release()
     assert not store.delete("job")  # nothing left to free
+
+
+class Sleepy:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def nap(self) -> int:
+        seen = self.n
+        time.sleep(0.5)
+        self.n = seen + 1
+        return self.n
+
+    def bump(self) -> int:
+        self.n += 1
+        return self.n
+
+
+def test_a_slow_method_under_contention_never_blocks_other_names(store_url):
+    """SQLite's locked fallback ran the user's method inside BEGIN IMMEDIATE: one slow
+    method on one name held the database-wide write lock, timing out every other name."""
+    racing, slow_side, bystander = (sharedstate.connect(_with(store_url, timeout=2)) for _ in range(3))
+    hammer = racing.object("a", Sleepy)
+    slow = slow_side.object("a", Sleepy)
+    other = sharedstate.connect(_with(store_url, timeout=0.3)).object("b", Sleepy)
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            hammer.bump()
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=traffic)
+    writer.start()
+    napped: list[int] = []
+    napper = threading.Thread(target=lambda: napped.append(slow.nap()))
+    napper.start()
+    try:
+        started = time.monotonic()
+        bumps = 0
+        while napper.is_alive() and time.monotonic() - started < 5:
+            other.bump()  # raises StoreTimeoutError if the database stays locked 0.3 s
+            bumps += 1
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        writer.join(10)
+        napper.join(10)
+    assert bumps > 20
+    assert bystander.object("b", Sleepy).n == bumps
+    assert len(napped) == 1  # and the slow method itself got through, within its timeout

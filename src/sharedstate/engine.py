@@ -12,7 +12,7 @@ records (``backends/base.py``). What this module owns, so that nothing above rep
   hold, after a broken connection) stops there. Backends bound each request by it too
   (:func:`~sharedstate.backends.base.time_left`).
 * **A bound on optimistic retries, then a hold.** After ``OPTIMISTIC_TRIES`` conflicts in a
-  row a step stops racing: it writes a *hold* into the record (a lease: owner and ttl), which
+  row, or once lost races took a quarter of its time (a slow method), a step stops racing: it writes a *hold* into the record (a lease: owner and ttl), which
   makes every other writer wait, runs its change on the held state, and writes the result
   with a compare-and-set on the held version. A slow method therefore gets through under any
   traffic, and no user code runs while a database lock is held.
@@ -61,6 +61,7 @@ T = TypeVar("T")
 MAGIC = b"\x00S"
 KEEP_IDS = 16  # call ids a record keeps: writes by others while a lost reply is resolved
 OPTIMISTIC_TRIES = 3  # conflicts in a row before a step takes a hold to get through
+RACE_SHARE = 0.25  # ... or sooner, once lost races took this share of the time it has
 
 
 class _Ids:
@@ -242,6 +243,7 @@ class Engine:
             # so the step is one compare-and-set. Anything unusual goes to ``_settle``.
             frame = self.frame_of(key, record)
             if frame.hold is None:
+                began = time.monotonic()
                 try:
                     payload, outcome = change(record, frame)
                 except Exception:
@@ -263,7 +265,9 @@ class Engine:
                         self._frames[key] = (current, written)
                         return current, outcome
                     self._note_conflict(key, current)
-                    return self._settle(key, change, deadline, owner, hold, wait, call_id, None, current)
+                    return self._settle(
+                        key, change, deadline, owner, hold, wait, call_id, None, current, began
+                    )
         return self._settle(key, change, deadline, owner, hold, wait)
 
     def _settle(
@@ -277,6 +281,7 @@ class Engine:
         call_id: str | None = None,
         lost_write: tuple[int | None, Any] | None = None,
         current: Any = UNKNOWN,
+        began: float | None = None,
     ) -> tuple[Record | None, Any]:
         """The general case of :meth:`run`: holds to wait out, conflicts, lost replies.
 
@@ -292,6 +297,7 @@ class Engine:
                 record = UNKNOWN
             cached = record is not UNKNOWN
         conflicts = 0 if current is UNKNOWN else 1
+        began = time.monotonic() if began is None else began
         lost: Any = UNKNOWN if lost_write is None else lost_write[0]  # its expected version
         lost_outcome: Any = None if lost_write is None else lost_write[1]
         pause = 0.002
@@ -319,7 +325,10 @@ class Engine:
                 self._wait_for_hold(key, remaining, deadline)
                 record = UNKNOWN
                 continue
-            if conflicts >= OPTIMISTIC_TRIES and owner is None and lost is UNKNOWN:
+            if owner is None and lost is UNKNOWN and (
+                conflicts >= OPTIMISTIC_TRIES
+                or (conflicts and time.monotonic() - began > (deadline - began) * RACE_SHARE)
+            ):
                 through = self._take_hold_to_get_through(key, deadline)
                 return self.run(key, change, deadline, owner=through, hold=None)
             try:
