@@ -25,7 +25,8 @@ from rich.table import Table
 from ..backends.base import redact_url
 from . import CheckResult, HistoryError, check_history, read_history, write_history
 from .history import Operation
-from .models import CounterModel, Model, model_from_spec
+from .model import Model
+from .models import CounterModel, model_from_spec
 
 COLOURS = {"linearizable": "green", "violation": "red", "unknown": "yellow"}
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .history import HistoryError, Operation
-from .models import load_class, normalize
+from .model import normalize
+from .models import load_class
 
 # ----------------------------------------------------------------------------- HTTP
 
