@@ -8,6 +8,8 @@ sentences about clients and values, through the model's own ``describe_*`` and
 
 from __future__ import annotations
 
+import time
+
 from .history import INF, Operation
 from .model import UNKNOWN, Model, show
 from .search import linearize
@@ -32,7 +34,13 @@ def returned(op: Operation, model: Model) -> str:
 
 def explain(piece: list[Operation], model: Model, deadline: float = INF) -> list[str]:
     """Sentences naming, in terms of clients and values, why ``piece`` cannot be ordered."""
-    result = linearize(piece, model, deadline, explain=True, lookahead=len(piece) > 30)
+    small = len(piece) <= 30
+    # without lookahead, every op is tried in every state it meets (better words); with
+    # too many orders to try them all, a third of the budget, then with lookahead
+    first = min(deadline, time.monotonic() + (deadline - time.monotonic()) / 3) if small else deadline
+    result = linearize(piece, model, first, explain=True, lookahead=not small)
+    if result.ok is None and small:
+        result = linearize(piece, model, deadline, explain=True)
     if result.ok is not False:
         return ["The checker could not finish explaining this failure within its time budget."]
     clients = sorted({str(op.process) for op in piece}, key=lambda s: (len(s), s))

@@ -36,8 +36,13 @@ UNKNOWN: Any = object()
 Step = Callable[[Any], Any]
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def freeze(value: Any) -> Hashable:
     """A hashable, order-independent form of a JSON-like value (lists become tuples)."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
     if isinstance(value, dict):
@@ -142,6 +147,15 @@ class Model:
         if op.key is not None:
             args.insert(0, show(op.key))
         return f"{op.op}({', '.join(args)})"
+
+    def hints_held(self) -> bool:
+        """False when a shortcut the model took (a guard, a pure read) proved wrong on
+        some state: its "not linearizable" can no longer be trusted."""
+        return True
+
+    def without_hints(self) -> Model:
+        """The same semantics with no shortcuts that rest on assumptions."""
+        return self
 
     def direct_check(self, ops: list[Operation]) -> Any:
         """A faster, complete check for special cases; None when it does not apply."""

@@ -1,67 +1,151 @@
-"""The ``object:`` model: the user's own class is the specification."""
+"""The ``object:`` model: the user's own class is the specification.
+
+Why it is fast enough to be the default way to check one's own class:
+
+* **A state is a small integer.** Each distinct object state is encoded once
+  (a canonical, hashable form of its attributes) and interned; the search hashes
+  and compares integers, as it does for a counter.
+* **Each (operation, state) transition runs the user's method once.** The result
+  is memoized per operation in a dict from state number to next state number; the
+  deep copy the method needs (it mutates its object) happens only on that first
+  run, never on the search's hot path.
+* **The same pruning as the built-in models**, from what the class's source says
+  (see classify.py): methods that cannot change the object are pure reads (taken
+  greedily, as the built-in models' reads are), and when the methods used act as a
+  register or a string/list that only grows (a reader, whole-value writers and
+  appenders of one attribute), the search gets the kv model's lookahead.
+
+The source is read conservatively, and what it claims is checked on every
+transition the search computes: a method classified pure that changes the state,
+or a writer or appender that does something else, makes the model drop every
+claim (:meth:`ObjectModel.hints_held` turns False) and ``check_history`` searches
+that key again without them.
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import inspect
 import os
 import sys
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..history import HistoryError, Operation
 from ..model import ILLEGAL, Model, Step, freeze, normalize, show
+from .classify import APPEND, WRITE, Role, classify
+from .register import read_guards
 
-
-class Snapshot:
-    """An object state the search can hash: the object plus a frozen copy of its attributes."""
-
-    __slots__ = ("obj", "key", "_hash")
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-        self.key = freeze(attributes(obj))
-        self._hash = hash(self.key)
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Snapshot) and self.key == other.key
-
-    def __repr__(self) -> str:
-        return f"Snapshot({show(self.key)})"
+_MISSING: Any = object()
 
 
 def attributes(obj: Any) -> dict[str, Any]:
     """An object's state: its ``__dict__`` plus any ``__slots__`` values."""
     state = dict(getattr(obj, "__dict__", {}))
-    for cls in type(obj).__mro__:
-        for name in getattr(cls, "__slots__", ()):
-            if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
-                state[name] = getattr(obj, name)
+    for name in _slots(type(obj)):
+        if hasattr(obj, name):
+            state[name] = getattr(obj, name)
     return state
+
+
+@functools.cache
+def _slots(cls: type) -> tuple[str, ...]:
+    return tuple(
+        name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())
+        if name not in ("__dict__", "__weakref__")
+    )
+
+
+_ATOMIC = (str, int, float, bool, type(None), bytes)
+
+
+def _copier(cls: type) -> Callable[[Any], Any]:
+    """A copy for the method to mutate: a fresh instance sharing the attributes that
+    cannot be mutated (str, int, None, ...) and deep-copying the rest. Classes with
+    slots or their own copy/pickle hooks get ``copy.deepcopy``."""
+    hooks = ("__deepcopy__", "__setstate__", "__getstate__", "__reduce_ex__", "__reduce__")
+    plain = (
+        cls.__new__ is object.__new__
+        and not any("__slots__" in vars(k) for k in cls.__mro__[:-1])
+        and all(getattr(cls, h, None) is getattr(object, h, None) for h in hooks)
+    )
+    if not plain:
+        return copy.deepcopy
+    new = object.__new__
+    deep = copy.deepcopy
+
+    def clone(obj: Any) -> Any:
+        other = new(cls)
+        other.__dict__.update(
+            {k: v if type(v) in _ATOMIC else deep(v) for k, v in obj.__dict__.items()}
+        )
+        return other
+
+    return clone
+
+
+def _fast_normalize(value: Any) -> Any:
+    """normalize(), skipping the JSON round trip for the scalars most methods return."""
+    if value is None or type(value) in (str, int, bool):
+        return value
+    return normalize(value)
 
 
 class ObjectModel(Model):
     """The user's own class as the specification: ``CLASS()`` then its methods.
 
-    Each step deep-copies the object before calling the method, so states stay
-    immutable for the search. A recorded ``error`` must match the exception the
-    method raises in that state, and (as in sharedstate) a call that raises leaves
-    the state unchanged. Steps are memoized per (operation, state): the search
-    asks the same question many times.
+    A recorded ``error`` must match the exception the method raises in that state,
+    and (as in sharedstate) a call that raises leaves the state unchanged.
     """
 
-    def __init__(self, cls: type) -> None:
+    def __init__(self, cls: type, hints: bool = True) -> None:
         self.cls = cls
         self.name = f"object:{cls.__module__}:{cls.__qualname__}"
         self.operations = {}
+        self.roles: dict[str, Role] = classify(cls) if hints else {}
+        self._held = True
+        self._ids: dict[Hashable, int] = {}
+        self._codes: list[Hashable] = []  # state number -> canonical encoding
+        self._objects: list[Any] = []  # state number -> an object in that state (never mutated)
+        self._values: dict[str, list[Any]] = {}  # attribute -> per state number, its frozen value
+        self._copy = _copier(cls)
+        self._init = self._intern(cls())
+
+    # -- states -------------------------------------------------------------------
+    def _intern(self, obj: Any, code: Hashable = _MISSING) -> int:
+        attrs = attributes(obj)
+        if code is _MISSING:
+            code = freeze(attrs)
+        number = self._ids.get(code)
+        if number is None:
+            number = len(self._codes)
+            self._ids[code] = number
+            self._codes.append(code)
+            self._objects.append(obj)
+            for name, values in self._values.items():
+                values.append(freeze(attrs.get(name)))
+        return number
+
+    def _value(self, name: str) -> list[Any]:
+        """The frozen value of attribute ``name`` in each state, grown as states appear."""
+        values = self._values.get(name)
+        if values is None:
+            values = [freeze(attributes(obj).get(name)) for obj in self._objects]
+            self._values[name] = values
+        return values
 
     def init(self) -> Hashable:
-        return Snapshot(self.cls())
+        return self._init
 
+    def hints_held(self) -> bool:
+        return self._held
+
+    def without_hints(self) -> ObjectModel:
+        return ObjectModel(self.cls, hints=False)
+
+    # -- operations ---------------------------------------------------------------
     def validate(self, op: Operation) -> None:
         method = getattr(self.cls, op.op, None)
         if op.op.startswith("_") or not callable(method):
@@ -69,43 +153,119 @@ class ObjectModel(Model):
                 f"operation {op.index + 1}: {self.cls.__qualname__} has no public method {op.op!r}"
             )
 
-    def _run(self, op: Operation, state: Snapshot) -> tuple[Any, str | None, Any]:
-        obj = copy.deepcopy(state.obj)
+    def _run(self, op: Operation, state: int) -> tuple[Any, str | None, Any]:
+        obj = self._copy(self._objects[state])
         try:
             result = getattr(obj, op.op)(*op.args)
         except Exception as exc:  # the specification raised: part of its behaviour
-            return None, type(exc).__name__, state
+            return None, type(exc).__name__, None
         return result, None, obj
 
     def compile(self, op: Operation) -> tuple[Step, bool]:
-        memo: dict[Snapshot, Any] = {}
+        memo: dict[int, Any] = {}
         expected_result = normalize(op.result)
+        role = self.roles.get(op.op)
+        pure = role is not None and role.kind != WRITE and role.kind != APPEND
+        audit = self._auditor(op, role) if role is not None else None
 
-        def step(state: Snapshot) -> Any:
-            known = memo.get(state)
-            if known is not None:
+        def step(state: int) -> Any:
+            known = memo.get(state, _MISSING)
+            if known is not _MISSING:
                 return known
             result, error, obj = self._run(op, state)
+            code = _MISSING if error is not None else freeze(attributes(obj))
             if error is not None:
                 outcome = state if (op.pending or error == op.error) else ILLEGAL
             elif op.error is not None:
                 outcome = ILLEGAL
-            elif op.pending or normalize(result) == expected_result:
-                new = Snapshot(obj)
-                outcome = state if new == state else new
+            elif op.pending or _fast_normalize(result) == expected_result:
+                outcome = self._intern(obj, code)
             else:
                 outcome = ILLEGAL
+            if audit is not None and error is None and not audit(state, code, obj, result):
+                self._held = False
             memo[state] = outcome
             return outcome
 
-        return step, False
+        return step, pure
 
+    def _auditor(self, op: Operation, role: Role) -> Callable[[int, Any, Any, Any], bool]:
+        """A check, on each transition computed, that the method did what its source
+        was read to say: a pure method left the state alone (a reader returned its
+        attribute, as the lookahead compares them), a writer or appender changed only
+        its attribute, as said."""
+        if role.kind not in (WRITE, APPEND):
+            name = role.attribute
+
+            def unchanged(state: int, code: Any, obj: Any, result: Any) -> bool:
+                if code != self._codes[state]:
+                    return False
+                return name is None or freeze(_fast_normalize(result)) == self._value(name)[state]
+
+            return unchanged
+        name = role.attribute
+        arg = op.args[role.arg] if role.arg < len(op.args) else _MISSING
+
+        def audit(state: int, code: Any, obj: Any, result: Any) -> bool:
+            before = attributes(self._objects[state])
+            after = attributes(obj)
+            if set(before) - {name} != set(after) - {name} or any(
+                after[k] is not before[k] and freeze(after[k]) != freeze(before[k])
+                for k in after if k != name
+            ):
+                return False
+            new = after.get(name)
+            if role.kind == WRITE:
+                return freeze(new) == freeze(arg)
+            old = before.get(name)
+            if isinstance(new, str):
+                return new == (old or "") + arg if isinstance(arg, str) else False
+            if isinstance(new, list):
+                base = list(old or [])
+                return new in (base + [arg], base + list(arg) if isinstance(arg, list) else None)
+            return False
+
+        return audit
+
+    def guards(self, ops: list[Operation]) -> list[Callable[[Any, int], bool] | None] | None:
+        """The kv model's lookahead, when the methods used act on one attribute as
+        reads, whole writes and appends (see classify.py); None otherwise."""
+        roles = [self.roles.get(op.op) for op in ops]
+        attrs = {r.attribute for r in roles if r is not None and r.attribute is not None}
+        if len(attrs) != 1 or any(r is None for r in roles):
+            return None
+        (name,) = attrs
+        kinds: list[str | None] = []
+        for op, role in zip(ops, roles, strict=True):
+            assert role is not None
+            if role.attribute is None:  # pure, reads another attribute or computes: no guard
+                kinds.append(None)
+            elif role.kind in (WRITE, APPEND):
+                if role.arg >= len(op.args):
+                    return None
+                kinds.append(role.kind)
+            else:
+                kinds.append("read")
+        args = [op.args[r.arg] if r is not None and r.kind in (WRITE, APPEND) else None
+                for op, r in zip(ops, roles, strict=True)]
+        results = [freeze(normalize(op.result)) for op in ops]
+        found = read_guards(ops, kinds, args, results)
+        values = self._value(name)
+        return [None if g is None else _on_attribute(g, values) for g in found]
+
+    # -- words --------------------------------------------------------------------
     def expected(self, op: Operation, state: Any) -> Any:
         result, error, _ = self._run(op, state)
         return f"<raises {error}>" if error else normalize(result)
 
     def describe_state(self, state: Any) -> str:
-        return f"the object held {show(state.key)}"
+        return f"the object held {show(self._codes[state])}"
+
+
+def _on_attribute(
+    guard: Callable[[Any, int], bool], values: list[Any]
+) -> Callable[[Any, int], bool]:
+    return lambda state, lin: guard(values[state], lin)
 
 
 def load_class(spec: str) -> type:

@@ -72,36 +72,17 @@ class RegisterModel(Model):
         follow, so that write's value must be a prefix of ``target``: writes with
         other values cannot precede R at all. If no usable write is left, the current
         value must be a prefix of ``target`` (with appends left) or equal to it."""
-        order = sorted(range(len(ops)), key=lambda i: ops[i].call)
-        calls = [ops[i].call for i in order]
-        appends = [0]
-        for i in order:
-            is_append = ops[i].op == "append" and ops[i].error is None
-            appends.append(appends[-1] | (1 << i if is_append else 0))
-        writers = [
-            (i, freeze(ops[i].args[-1]))
-            for i in order
-            if ops[i].op in ("write", "put", "cas") and ops[i].error is None
-        ]
-        result: list[Callable[[Any, int], bool] | None] = [None] * len(ops)
-        for i, op in enumerate(ops):
-            if op.op not in self._reads or op.pending or op.error is not None:
-                continue
-            target = freeze(op.result)
-            usable = [
-                (1 << j, value)
-                for j, value in writers
-                if ops[j].call <= op.end and _extends(value, target)
-            ]
-            k = bisect.bisect_right(calls, op.end)
-            pieces: list[tuple[int, str]] = []
-            if isinstance(target, str):  # the appends that could spell the rest of target
-                for j in order[:k]:
-                    tail = ops[j].args[0] if ops[j].op == "append" and ops[j].args else None
-                    if isinstance(tail, str) and tail and tail in target and ops[j].error is None:
-                        pieces.append((1 << j, tail))
-            result[i] = _read_guard(usable, appends[k], target, pieces)
-        return result
+        kinds: list[str | None] = []
+        for op in ops:
+            if op.op in self._reads:
+                kinds.append("read")
+            elif op.op in ("write", "put", "cas"):
+                kinds.append("write")
+            else:
+                kinds.append("append" if op.op == "append" else None)
+        values = [op.args[-1] if op.args else None for op in ops]
+        values = [op.args[0] if k == "append" else v for op, k, v in zip(ops, kinds, values, strict=True)]
+        return read_guards(ops, kinds, values, [freeze(op.result) for op in ops])
 
     def expected(self, op: Operation, state: Any) -> Any:
         if op.op in self._reads:
@@ -112,6 +93,45 @@ class RegisterModel(Model):
 
     def describe_state(self, state: Any) -> str:
         return f"the value was {show(state)}"
+
+
+def read_guards(
+    ops: list[Operation], kinds: list[str | None], values: list[Any], targets: list[Any]
+) -> list[Callable[[Any, int], bool] | None]:
+    """The guards of RegisterModel.guards, for any model whose operations act on one
+    value as ``kinds[i]``: "read" (returned ``targets[i]``), "write" (of ``values[i]``;
+    a cas counts as a possible write of its new value), "append" (of ``values[i]``) or
+    None (no effect on the value). The object model uses it too."""
+    order = sorted(range(len(ops)), key=lambda i: ops[i].call)
+    calls = [ops[i].call for i in order]
+    appends = [0]
+    for i in order:
+        is_append = kinds[i] == "append" and ops[i].error is None
+        appends.append(appends[-1] | (1 << i if is_append else 0))
+    writers = [
+        (i, freeze(values[i]))
+        for i in order
+        if kinds[i] == "write" and ops[i].error is None
+    ]
+    result: list[Callable[[Any, int], bool] | None] = [None] * len(ops)
+    for i, op in enumerate(ops):
+        if kinds[i] != "read" or op.pending or op.error is not None:
+            continue
+        target = targets[i]
+        usable = [
+            (1 << j, value)
+            for j, value in writers
+            if ops[j].call <= op.end and _extends(value, target)
+        ]
+        k = bisect.bisect_right(calls, op.end)
+        pieces: list[tuple[int, str]] = []
+        if isinstance(target, str):  # the appends that could spell the rest of target
+            for j in order[:k]:
+                tail = values[j] if kinds[j] == "append" else None
+                if isinstance(tail, str) and tail and tail in target and ops[j].error is None:
+                    pieces.append((1 << j, tail))
+        result[i] = _read_guard(usable, appends[k], target, pieces)
+    return result
 
 
 def _extends(value: Any, target: Any) -> bool:

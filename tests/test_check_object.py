@@ -1,0 +1,138 @@
+"""The ``object:`` model: what it reads from a class's source, and that its shortcuts
+never change a verdict (against the built-in kv model and against itself without them)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+
+from sharedstate.check import Operation, check_history
+from sharedstate.check.models import KVModel
+from sharedstate.check.models.classify import APPEND, PURE, READ, WRITE, Role, classify
+from sharedstate.check.models.object import ObjectModel
+from sharedstate.check.search import linearize
+
+from .test_check_search import bench, simulated_histories
+
+
+class Str:
+    """Porcupine's kv semantics for one key, as a user would write it."""
+
+    def __init__(self) -> None:
+        self.value = None
+
+    def get(self):
+        return self.value
+
+    def put(self, value):
+        self.value = value
+
+    def append(self, value):
+        self.value = (self.value or "") + value
+
+
+class Shapes:
+    """Methods the reader must and must not take for pure."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self.d: dict = {}
+        self.n = 0
+
+    def size(self):
+        v = len(self.items)
+        return v
+
+    def peek(self, k):
+        return self.d.get(k)
+
+    def alias(self, x):
+        items = self.items
+        items.append(x)
+
+    def inner(self, k):
+        self.d.get(k).append(1)
+
+    def helper(self):
+        return _touch(self)
+
+    def bump(self):
+        self.n += 1
+        return self.n
+
+    def add(self, x):
+        self.items.append(x)
+
+    def extend(self, xs):
+        self.items += xs
+
+
+def _touch(obj):
+    obj.n = 7
+    return obj.n
+
+
+def test_classify_reads_the_roles_from_the_source():
+    assert classify(Str) == {
+        "get": Role(READ, "value"), "put": Role(WRITE, "value", 0),
+        "append": Role(APPEND, "value", 0),
+    }
+    roles = classify(Shapes)
+    assert roles["size"] == Role(PURE) and roles["peek"] == Role(PURE)
+    for impure in ("alias", "inner", "helper", "bump"):
+        assert impure not in roles or roles[impure].kind not in (PURE, READ), impure
+    assert roles["add"] == Role(APPEND, "items", 0) and roles["extend"] == Role(APPEND, "items", 0)
+
+
+STR = "object:tests.test_check_object:Str"
+
+
+def test_object_model_agrees_with_kv_on_the_benchmark_histories():
+    for clients in (10, 50):
+        for bad in (False, True):
+            ops = bench.kv_history(clients, seed=2, bad=bad)
+            kv = check_history(ops, "kv", explain_failure=False).verdict
+            assert check_history(ops, STR, explain_failure=False).verdict == kv
+
+
+@settings(max_examples=300, deadline=None)
+@given(simulated_histories("kv", most=10))
+def test_object_model_with_and_without_shortcuts_agrees_with_kv(ops):
+    expected = linearize(ops, KVModel()).ok
+    assert linearize(ops, ObjectModel(Str)).ok == expected
+    assert linearize(ops, ObjectModel(Str, hints=False)).ok == expected
+
+
+class Sneaky(list):
+    """A list whose len() appends: a pure-looking reader that is not."""
+
+    def __len__(self):
+        self.append(0)
+        return super().__len__()
+
+
+class Tricky:
+    def __init__(self) -> None:
+        self.items = Sneaky()
+
+    def size(self):
+        return len(self.items)
+
+    def snap(self):
+        return self.items[:]
+
+
+def test_a_wrong_shortcut_is_caught_and_the_key_searched_again():
+    # size() looks pure but grows the list. Taken as pure, it is forced first (it is
+    # legal at once) and snap() can then no longer see []: a false violation. The
+    # audit sees size() change the state, and the key is searched again without it.
+    ops = [
+        Operation(1, 0.0, 2.0, "size", (), 1),
+        Operation(2, 0.0, 2.0, "snap", (), []),
+    ]
+    model = ObjectModel(Tricky)
+    assert model.roles["size"].kind == PURE
+    assert linearize(ops, ObjectModel(Tricky)).ok is False  # the shortcut alone is wrong
+    result = check_history(ops, model)
+    assert not model.hints_held()
+    assert result.verdict == "linearizable"  # snap() -> [] then size() -> 1
+    assert linearize(ops, ObjectModel(Tricky, hints=False)).ok is True
