@@ -29,7 +29,7 @@ from typing import Any
 from .explain import explain
 from .history import HistoryError, Operation, operation_from_dict, read_history, write_history
 from .model import Model
-from .models import CounterStats, model_from_spec
+from .models import CounterStats, model_from_spec, model_spec
 from .search import linearize
 from .shrink import shrink
 
@@ -114,7 +114,7 @@ def check_history(
     for op in ops:
         spec.validate(op)
     parts = _partitions(ops)
-    result = CheckResult(LINEARIZABLE, spec.name, ops, 0.0, len(parts))
+    result = CheckResult(LINEARIZABLE, model_spec(spec), ops, 0.0, len(parts))
     for key, part in parts:
         direct = spec.direct_check(part)
         if direct is not None:

@@ -15,7 +15,7 @@ from ..model import ILLEGAL, UNKNOWN, Model, Step, freeze, show
 
 
 class RegisterModel(Model):
-    """One value, starting at null: ``read``, ``write [v]``, ``cas [old, new] -> bool``.
+    """One value, starting at null (or ``initial``): ``read``, ``write [v]``, ``cas [old, new] -> bool``.
 
     The kv model adds ``get``/``put``/``append`` names (Porcupine's and Jepsen's kv
     workloads) and is partitioned by the operation's ``key``: a register per key.
@@ -26,8 +26,11 @@ class RegisterModel(Model):
     _reads = {"read", "get"}
     _writes = {"write", "put"}
 
+    def __init__(self, initial: Any = None) -> None:
+        self.initial = initial
+
     def init(self) -> Hashable:
-        return None
+        return freeze(self.initial)
 
     def compile(self, op: Operation) -> tuple[Step, bool]:
         if op.error is not None:
