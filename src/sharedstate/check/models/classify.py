@@ -27,7 +27,7 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 PURE = "pure"
@@ -58,6 +58,12 @@ class Role:
     kind: str
     attribute: str | None = None
     arg: int = 0
+    #: how: a reader returns the attribute itself ("") or "list", "tuple", "copy" of it;
+    #: an appender is "add" (``a + arg``, ``a += arg``), "or-str" (``(a or "") + arg``),
+    #: "or-list" (``(a or []) + arg``), "append" or "extend"
+    via: str = ""
+    #: how many arguments it takes (a call with another number raises); -1: it has defaults
+    arity: int = -1
 
 
 def classify(cls: type) -> dict[str, Role]:
@@ -96,16 +102,19 @@ def _role(function: Any) -> Role | None:
         return None
     me = args.args[0].arg
     params = [a.arg for a in args.args[1:]]
+    arity = -1 if args.defaults else len(params)
     body = [s for s in node.body if not _is_docstring(s)]
     if _is_pure(node, me):
-        return _reader(body, me) or Role(PURE)
+        role = _reader(body, me) or Role(PURE)
+        return replace(role, arity=arity)
     while body and isinstance(body[-1], ast.Return) and (
         body[-1].value is None or isinstance(body[-1].value, ast.Constant) and body[-1].value.value is None
     ):
         body = body[:-1]
     if len(body) != 1:
         return None
-    return _changer(body[0], me, params)
+    role = _changer(body[0], me, params)
+    return replace(role, arity=arity) if role is not None else None
 
 
 def _is_docstring(stmt: ast.stmt) -> bool:
@@ -126,13 +135,14 @@ def _reader(body: list[ast.stmt], me: str) -> Role | None:
         return None
     value = body[0].value
     name = _self_attr(value, me)
+    via = ""
     if name is None and isinstance(value, ast.Call) and not value.keywords:
         func = value.func
         if isinstance(func, ast.Name) and func.id in ("list", "tuple") and len(value.args) == 1:
-            name = _self_attr(value.args[0], me)
+            name, via = _self_attr(value.args[0], me), func.id
         elif isinstance(func, ast.Attribute) and func.attr == "copy" and not value.args:
-            name = _self_attr(func.value, me)
-    return Role(READ, name) if name is not None else None
+            name, via = _self_attr(func.value, me), "copy"
+    return Role(READ, name, 0, via) if name is not None else None
 
 
 def _changer(stmt: ast.stmt, me: str, params: list[str]) -> Role | None:
@@ -152,20 +162,23 @@ def _changer(stmt: ast.stmt, me: str, params: list[str]) -> Role | None:
         if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
             k = param(value.right)
             left = value.left
+            via = "add"
             if isinstance(left, ast.BoolOp) and isinstance(left.op, ast.Or) and len(left.values) == 2:
                 empty = left.values[1]
-                if not (isinstance(empty, ast.Constant) and empty.value == "") and not (
-                    isinstance(empty, ast.List) and not empty.elts
-                ):
+                if isinstance(empty, ast.Constant) and empty.value == "":
+                    via = "or-str"
+                elif isinstance(empty, ast.List) and not empty.elts:
+                    via = "or-list"
+                else:
                     return None
                 left = left.values[0]
             if k is not None and _self_attr(left, me) == name:
-                return Role(APPEND, name, k)
+                return Role(APPEND, name, k, via)
         return None
     if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add):
         name = _self_attr(stmt.target, me)
         k = param(stmt.value)
-        return Role(APPEND, name, k) if name is not None and k is not None else None
+        return Role(APPEND, name, k, "add") if name is not None and k is not None else None
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
         call = stmt.value
         func = call.func
@@ -174,7 +187,7 @@ def _changer(stmt: ast.stmt, me: str, params: list[str]) -> Role | None:
             name = _self_attr(func.value, me)
             k = param(call.args[0])
             if name is not None and k is not None:
-                return Role(APPEND, name, k)
+                return Role(APPEND, name, k, func.attr)
     return None
 
 

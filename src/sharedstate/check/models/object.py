@@ -35,7 +35,7 @@ from typing import Any
 
 from ..history import HistoryError, Operation
 from ..model import ILLEGAL, Model, Step, freeze, normalize, show
-from .classify import APPEND, WRITE, Role, classify
+from .classify import APPEND, READ, WRITE, Role, classify
 from .register import read_guards
 
 _MISSING: Any = object()
@@ -65,13 +65,7 @@ def _copier(cls: type) -> Callable[[Any], Any]:
     """A copy for the method to mutate: a fresh instance sharing the attributes that
     cannot be mutated (str, int, None, ...) and deep-copying the rest. Classes with
     slots or their own copy/pickle hooks get ``copy.deepcopy``."""
-    hooks = ("__deepcopy__", "__setstate__", "__getstate__", "__reduce_ex__", "__reduce__")
-    plain = (
-        cls.__new__ is object.__new__
-        and not any("__slots__" in vars(k) for k in cls.__mro__[:-1])
-        and all(getattr(cls, h, None) is getattr(object, h, None) for h in hooks)
-    )
-    if not plain:
+    if not _is_plain_class(cls):
         return copy.deepcopy
     new = object.__new__
     deep = copy.deepcopy
@@ -84,6 +78,45 @@ def _copier(cls: type) -> Callable[[Any], Any]:
         return other
 
     return clone
+
+
+def _plain(value: Any, via: str) -> bool:
+    """True when a reader returning ``value`` (through ``via``) returns exactly its frozen
+    form after a JSON round trip: scalars, and lists or tuples of plain values."""
+    if via:
+        return isinstance(value, (list, tuple)) and all(_plain(v, "") for v in value)
+    if value is None or type(value) in (str, int, bool):
+        return True
+    return isinstance(value, (list, tuple)) and all(_plain(v, "") for v in value)
+
+
+def _is_plain_class(cls: type) -> bool:
+    """An instance is its ``__dict__``: no slots, no custom construction or copying."""
+    hooks = ("__deepcopy__", "__setstate__", "__getstate__", "__reduce_ex__", "__reduce__")
+    return (
+        cls.__new__ is object.__new__
+        and not any("__slots__" in vars(k) for k in cls.__mro__[:-1])
+        and all(getattr(cls, h, None) is getattr(object, h, None) for h in hooks)
+    )
+
+
+def _effect(role: Role, old: Any, arg: Any) -> Any:
+    """The attribute's new value after a write or append whose effect the source fixes
+    (``self.a = arg``, ``self.a += arg`` on str or list, ...), or _MISSING to run it."""
+    if role.kind == WRITE:
+        return arg
+    via = role.via
+    if old is _MISSING:
+        return _MISSING
+    if via == "append":
+        return old + [arg] if type(old) is list else _MISSING
+    if via == "or-str" or via == "or-list":
+        old = old or ("" if via == "or-str" else [])
+    if type(old) is str and type(arg) is str and via in ("add", "or-str", "or-list"):
+        return old + arg
+    if type(old) is list and type(arg) is list and via in ("add", "or-str", "or-list", "extend"):
+        return old + arg
+    return _MISSING
 
 
 def _fast_normalize(value: Any) -> Any:
@@ -106,33 +139,45 @@ class ObjectModel(Model):
         self.operations = {}
         self.roles: dict[str, Role] = classify(cls) if hints else {}
         self._held = True
+        self._plain_class = _is_plain_class(cls)
         self._ids: dict[Hashable, int] = {}
         self._codes: list[Hashable] = []  # state number -> canonical encoding
-        self._objects: list[Any] = []  # state number -> an object in that state (never mutated)
+        self._attrs: list[dict[str, Any]] = []  # state number -> its attributes (never mutated)
+        self._objects: list[Any] = []  # state number -> an object in that state, or None
         self._values: dict[str, list[Any]] = {}  # attribute -> per state number, its frozen value
         self._copy = _copier(cls)
-        self._init = self._intern(cls())
+        first = cls()
+        self._init = self._intern(attributes(first), None, first)
 
     # -- states -------------------------------------------------------------------
-    def _intern(self, obj: Any, code: Hashable = _MISSING) -> int:
-        attrs = attributes(obj)
-        if code is _MISSING:
+    def _intern(self, attrs: dict[str, Any], code: Hashable, obj: Any = None) -> int:
+        if code is None:
             code = freeze(attrs)
         number = self._ids.get(code)
         if number is None:
             number = len(self._codes)
             self._ids[code] = number
             self._codes.append(code)
+            self._attrs.append(attrs)
             self._objects.append(obj)
             for name, values in self._values.items():
                 values.append(freeze(attrs.get(name)))
         return number
 
+    def _object(self, state: int) -> Any:
+        """An object in ``state`` (built from its attributes when a shortcut made the state)."""
+        obj = self._objects[state]
+        if obj is None:
+            obj = object.__new__(self.cls)
+            obj.__dict__.update(self._attrs[state])
+            self._objects[state] = obj
+        return obj
+
     def _value(self, name: str) -> list[Any]:
         """The frozen value of attribute ``name`` in each state, grown as states appear."""
         values = self._values.get(name)
         if values is None:
-            values = [freeze(attributes(obj).get(name)) for obj in self._objects]
+            values = [freeze(attrs.get(name)) for attrs in self._attrs]
             self._values[name] = values
         return values
 
@@ -154,7 +199,7 @@ class ObjectModel(Model):
             )
 
     def _run(self, op: Operation, state: int) -> tuple[Any, str | None, Any]:
-        obj = self._copy(self._objects[state])
+        obj = self._copy(self._object(state))
         try:
             result = getattr(obj, op.op)(*op.args)
         except Exception as exc:  # the specification raised: part of its behaviour
@@ -167,48 +212,73 @@ class ObjectModel(Model):
         role = self.roles.get(op.op)
         pure = role is not None and role.kind != WRITE and role.kind != APPEND
         audit = self._auditor(op, role) if role is not None else None
+        certain = (
+            role is not None and role.attribute is not None and self._plain_class
+            and role.arity == len(op.args) and op.error is None
+        )
+        name = role.attribute if role is not None else None
+        reader = certain and role is not None and role.kind == READ
+        changer = certain and role is not None and role.kind in (WRITE, APPEND)
+        values = self._value(name) if reader and name is not None else []
+        target = freeze(expected_result)
+        arg = op.args[role.arg] if changer and role is not None else None
+        returns_none = op.pending or expected_result is None
 
         def step(state: int) -> Any:
             known = memo.get(state, _MISSING)
             if known is not _MISSING:
                 return known
+            if reader and _plain(self._attrs[state].get(name), role.via):
+                # ``return self.a`` on plain data: the result is the attribute, no need to run
+                outcome = state if (op.pending or values[state] == target) else ILLEGAL
+                memo[state] = outcome
+                return outcome
+            if changer:
+                before = self._attrs[state]
+                new = _effect(role, before.get(name, _MISSING), arg)
+                if new is not _MISSING:  # the source fixes the effect on str and list values
+                    after = dict(before)
+                    after[name] = new
+                    outcome = self._intern(after, None) if returns_none else ILLEGAL
+                    memo[state] = outcome
+                    return outcome
             result, error, obj = self._run(op, state)
-            code = _MISSING if error is not None else freeze(attributes(obj))
             if error is not None:
                 outcome = state if (op.pending or error == op.error) else ILLEGAL
             elif op.error is not None:
                 outcome = ILLEGAL
-            elif op.pending or _fast_normalize(result) == expected_result:
-                outcome = self._intern(obj, code)
             else:
-                outcome = ILLEGAL
-            if audit is not None and error is None and not audit(state, code, obj, result):
-                self._held = False
+                attrs = attributes(obj)
+                code = freeze(attrs)
+                if audit is not None and not audit(state, attrs, code, result):
+                    self._held = False
+                if op.pending or _fast_normalize(result) == expected_result:
+                    outcome = self._intern(attrs, code, obj)
+                else:
+                    outcome = ILLEGAL
             memo[state] = outcome
             return outcome
 
         return step, pure
 
-    def _auditor(self, op: Operation, role: Role) -> Callable[[int, Any, Any, Any], bool]:
-        """A check, on each transition computed, that the method did what its source
-        was read to say: a pure method left the state alone (a reader returned its
-        attribute, as the lookahead compares them), a writer or appender changed only
-        its attribute, as said."""
+    def _auditor(self, op: Operation, role: Role) -> Callable[[int, dict, Any, Any], bool]:
+        """A check, on each transition computed by running the method, that it did what
+        its source was read to say: a pure method left the state alone (a reader
+        returned its attribute, as the lookahead compares them), a writer or appender
+        changed only its attribute, as said."""
+        name = role.attribute
         if role.kind not in (WRITE, APPEND):
-            name = role.attribute
 
-            def unchanged(state: int, code: Any, obj: Any, result: Any) -> bool:
+            def unchanged(state: int, after: dict, code: Any, result: Any) -> bool:
                 if code != self._codes[state]:
                     return False
                 return name is None or freeze(_fast_normalize(result)) == self._value(name)[state]
 
             return unchanged
-        name = role.attribute
         arg = op.args[role.arg] if role.arg < len(op.args) else _MISSING
 
-        def audit(state: int, code: Any, obj: Any, result: Any) -> bool:
-            before = attributes(self._objects[state])
-            after = attributes(obj)
+        def audit(state: int, after: dict, code: Any, result: Any) -> bool:
+            before = self._attrs[state]
             if set(before) - {name} != set(after) - {name} or any(
                 after[k] is not before[k] and freeze(after[k]) != freeze(before[k])
                 for k in after if k != name
