@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hypothesis import given, settings
+from hypothesis import given
 
 from sharedstate.check import Operation, check_history
 from sharedstate.check.models import KVModel
@@ -13,7 +13,7 @@ from sharedstate.check.models.classify import APPEND, PURE, READ, WRITE, Role, c
 from sharedstate.check.models.object import ObjectModel
 from sharedstate.check.search import linearize
 
-from .test_check_search import bench, simulated_histories
+from .test_check_search import bench, property_settings, simulated_histories
 
 
 class Str:
@@ -97,7 +97,7 @@ def test_object_model_agrees_with_kv_on_the_benchmark_histories():
             assert check_history(ops, STR, explain_failure=False).verdict == kv
 
 
-@settings(max_examples=300, deadline=None)
+@property_settings(300)
 @given(simulated_histories("kv", most=10))
 def test_object_model_with_and_without_shortcuts_agrees_with_kv(ops):
     expected = linearize(ops, KVModel()).ok
@@ -175,7 +175,7 @@ def _as_list_bag(ops: list[Operation]) -> list[Operation]:
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@property_settings(300)
 @given(simulated_histories("kv", most=10))
 def test_list_shortcuts_never_change_a_verdict(ops):
     bag = _as_list_bag(ops)
