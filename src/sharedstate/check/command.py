@@ -42,7 +42,7 @@ class CheckInputError(click.ClickException):
 @click.command("check")
 @click.argument("url", required=False)
 @click.option("--history", "history_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Check this JSON Lines history instead of recording one.")
+              help="Check this history file (see --format) instead of recording one.")
 @click.option("--format", "history_format", type=click.Choice(FORMATS), default="jsonl",
               show_default=True,
               help="The --history file's format: ours, a Jepsen/Knossos EDN history, or "
