@@ -180,3 +180,20 @@ def _as_list_bag(ops: list[Operation]) -> list[Operation]:
 def test_list_shortcuts_never_change_a_verdict(ops):
     bag = _as_list_bag(ops)
     assert linearize(bag, ObjectModel(ListBag)).ok == linearize(bag, ObjectModel(ListBag, hints=False)).ok
+
+
+class Unset:
+    """A reader of an attribute that ``__init__`` never sets: it raises until ``put``."""
+
+    def get(self):
+        return self.value
+
+    def put(self, value):
+        self.value = value
+
+
+def test_a_reader_of_a_missing_attribute_is_run_not_assumed():
+    ops = [Operation(1, 0.0, 1.0, "get", (), None)]
+    assert check_history(ops, ObjectModel(Unset)).verdict == "violation"  # it raised
+    raised = [Operation(1, 0.0, 1.0, "get", (), None, error="AttributeError")]
+    assert check_history(raised, ObjectModel(Unset)).verdict == "linearizable"

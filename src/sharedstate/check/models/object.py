@@ -5,10 +5,12 @@ Why it is fast enough to be the default way to check one's own class:
 * **A state is a small integer.** Each distinct object state is encoded once
   (a canonical, hashable form of its attributes) and interned; the search hashes
   and compares integers, as it does for a counter.
-* **Each (operation, state) transition runs the user's method once.** The result
-  is memoized per operation in a dict from state number to next state number; the
-  deep copy the method needs (it mutates its object) happens only on that first
-  run, never on the search's hot path.
+* **Each (operation, state) transition runs the user's method at most once.** The
+  result is memoized per operation in a dict from state number to next state number;
+  the copy the method needs (it mutates its object) happens only on that first run,
+  never on the search's hot path. Where the source fixes the effect outright
+  (``return self.a``, ``self.a = arg``, appends to a str or list attribute holding
+  plain data), the step is computed without running the method at all.
 * **The same pruning as the built-in models**, from what the class's source says
   (see classify.py): methods that cannot change the object are pure reads (taken
   greedily, as the built-in models' reads are), and when the methods used act as a
@@ -228,7 +230,7 @@ class ObjectModel(Model):
             known = memo.get(state, _MISSING)
             if known is not _MISSING:
                 return known
-            if reader and _plain(self._attrs[state].get(name), role.via):
+            if reader and _plain(self._attrs[state].get(name, _MISSING), role.via):
                 # ``return self.a`` on plain data: the result is the attribute, no need to run
                 outcome = state if (op.pending or values[state] == target) else ILLEGAL
                 memo[state] = outcome
