@@ -18,8 +18,6 @@ from sharedstate.check.models import KVModel, RegisterModel, model_from_spec, mo
 
 from .test_check_search import bench
 
-pytest.importorskip("edn_format")
-
 HISTORIES = Path(__file__).parent / "check_histories"
 
 

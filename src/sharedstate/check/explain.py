@@ -31,7 +31,6 @@ def returned(op: Operation, model: Model) -> str:
     return f"{text} that returned {show(op.result)}"
 
 
-
 def explain(piece: list[Operation], model: Model, deadline: float = INF) -> list[str]:
     """Sentences naming, in terms of clients and values, why ``piece`` cannot be ordered."""
     small = len(piece) <= 30
