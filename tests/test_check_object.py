@@ -68,6 +68,18 @@ class Shapes:
         self.items += xs
 
 
+class Shapes2(Shapes):
+    def bump(self):
+        return super().bump()
+
+    def loop(self):
+        for row in self.d.values():
+            row.append(0)
+
+    def peek2(self, k):
+        return super().peek(k)
+
+
 def _touch(obj):
     obj.n = 7
     return obj.n
@@ -83,6 +95,9 @@ def test_classify_reads_the_roles_from_the_source():
     for impure in ("alias", "inner", "helper", "bump"):
         assert impure not in roles or roles[impure].kind not in (PURE, READ), impure
     assert roles["add"] == Role(APPEND, "items", 0, "append", arity=1)
+    more = classify(Shapes2)
+    assert "bump" not in more and "loop" not in more  # through super() and a loop variable
+    assert "peek2" not in more  # super().peek() is a call on the object: not known read-only
     assert roles["extend"] == Role(APPEND, "items", 0, "add", arity=1)
 
 
