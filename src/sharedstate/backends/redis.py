@@ -18,13 +18,15 @@ Why it is fast and exact:
   ``Redis.execute_command`` and pool add about 20 us per command, as much as the loopback
   round trip; an object call would then cost twice a raw ``INCR``. Before a pooled
   connection is reused, a zero-timeout poll checks that the server has not closed it
-  (restarted), exactly as redis-py's own pool does, so a command is never sent on a dead
-  socket and its outcome never needlessly made unknown.
+  (restarted); a closed one is dropped and the command sent on a new one, so a command is
+  never sent on a dead socket and its outcome never needlessly made unknown.
 * **Counters are INCRBY**: one native atomic command.
 * **No blind retries**: redis-py retries a command after a connection error by default,
   which could apply an ``INCRBY`` twice. Here retries are off; a command whose connection
-  broke after it was sent raises :class:`~sharedstate.errors.BackendUnavailableError` (its
-  effect is then unknown, as with any timeout). The pool itself checks each connection
+  broke or timed out once it was being sent raises an error marked ``request_sent`` (its
+  effect is unknown until the engine asks the store); an error before sending (refused,
+  connect timeout) is not marked. Sockets close with ``SO_LINGER`` 0, so a command given
+  up on is dropped by the kernel instead of being retransmitted to the server later. The pool itself checks each connection
   before use and reconnects one the server closed, so a restarted server is used again
   without restarting the app.
 * **Fork safety**: the pool is per process (``pool.py``); a forked child opens its own
@@ -37,6 +39,8 @@ restart; with RDB snapshots only, a crash loses the writes since the last snapsh
 from __future__ import annotations
 
 import hashlib
+import socket
+import struct
 from collections.abc import Iterable
 from typing import Any, ClassVar
 from urllib.parse import unquote
@@ -51,7 +55,9 @@ from ..errors import (
     CorruptStoreError,
     CounterOverflowError,
     InvalidURLError,
+    SharedStateError,
     StoreTimeoutError,
+    mark_sent,
 )
 from .base import Backend, Record
 from .pool import IdlePool
@@ -140,15 +146,18 @@ class RedisBackend(Backend):
 
     def _command(self, *args: Any, packed: bytes | None = None) -> Any:
         """Sends one command (``args``, or already ``packed``) and returns its reply, on a
-        pooled connection; one round trip."""
+        pooled connection; one round trip. An error raised once sending began is marked
+        ``request_sent`` (the command may have run); one raised before is not."""
         pool = self._pool
         connection = pool.acquire()
         try:
-            if connection._sock is None:
-                connection.connect()
-            elif connection.can_read():  # closed by the server (restart) or out of step
-                connection.disconnect()
-                connection.connect()
+            self._ready(connection)
+        except BaseException as exc:
+            pool.discard(connection)
+            if isinstance(exc, redis.RedisError):
+                raise self._translate(exc, sent=False) from exc
+            raise
+        try:
             if packed is None:
                 connection.send_command(*args, check_health=False)
             else:
@@ -158,44 +167,65 @@ class RedisBackend(Backend):
             pool.release(connection)
             if isinstance(exc, redis.exceptions.NoScriptError):
                 raise
-            raise self._translate(exc) from exc
+            raise self._translate(exc, sent=False) from exc
         except BaseException as exc:
             pool.discard(connection)
             if isinstance(exc, redis.RedisError):
-                raise self._translate(exc) from exc
+                raise self._translate(exc, sent=True) from exc
             raise
         pool.release(connection)
         return reply
 
-    def _translate(self, exc: redis.RedisError) -> Exception:
+    def _ready(self, connection: redis.Connection) -> None:
+        """Makes a pooled connection fit to send on. An idle one that the server closed
+        (it restarted) is dropped and made again: redis-py 8's ``can_read`` raises
+        ``ConnectionError`` for it (older versions returned True), and nothing was sent on
+        it yet, so failing the call would be needless."""
+        if connection._sock is not None:
+            try:
+                stale = connection.can_read()  # data pending on an idle connection: out of step
+            except redis.ConnectionError:
+                stale = True
+            if stale:
+                connection.disconnect()
+        if connection._sock is None:
+            connection.connect()
+            _abort_on_close(connection._sock)
+
+    def _translate(self, exc: redis.RedisError, sent: bool) -> Exception:
+        """The one mapping of redis-py's errors to ours; ``sent``: the command may have
+        reached the server (marked with :func:`~sharedstate.errors.mark_sent`)."""
         where = f"{self.describe()} ({self._host})"
         message = str(exc)
+        error: SharedStateError
         if isinstance(exc, redis.AuthenticationError) or any(
             word in message
             for word in ("WRONGPASS", "NOAUTH", "invalid password", "invalid username")
         ):
-            return BackendUnavailableError(
+            error = BackendUnavailableError(
                 f"Redis at {where} refused the credentials (wrong user or password): {message}"
             )
-        if isinstance(exc, redis.TimeoutError):
-            return StoreTimeoutError(
+        elif isinstance(exc, redis.TimeoutError):
+            error = StoreTimeoutError(
                 f"Redis at {where} did not answer in time (connect: {self.connect_timeout:g} s, "
                 f"command: {self.command_timeout:g} s; see ?timeout=): {message}"
             )
-        if isinstance(exc, redis.ConnectionError):
-            return BackendUnavailableError(f"cannot reach Redis at {where}: {message}")
-        if "would overflow" in message:  # INCRBY past 64 bits: refused, nothing changed
-            return CounterOverflowError(f"Redis at {where}: {message}")
-        if "not an integer or out of range" in message:  # INCRBY on a damaged counter
-            return CorruptStoreError(
+        elif isinstance(exc, redis.ConnectionError):
+            error = BackendUnavailableError(f"cannot reach Redis at {where}: {message}")
+        elif "would overflow" in message:  # INCRBY past 64 bits: refused, nothing changed
+            error = CounterOverflowError(f"Redis at {where}: {message}")
+        elif "not an integer or out of range" in message:  # INCRBY on a damaged counter
+            error = CorruptStoreError(
                 f"a counter in Redis at {where} holds something other than a 64-bit integer: "
                 f"{message}"
             )
-        if "WRONGTYPE" in message:
-            return CorruptStoreError(
+        elif "WRONGTYPE" in message:
+            error = CorruptStoreError(
                 f"a key in Redis at {where} holds another type than sharedstate wrote: {message}"
             )
-        return BackendUnavailableError(f"Redis at {where} failed: {message}")
+        else:
+            error = BackendUnavailableError(f"Redis at {where} failed: {message}")
+        return mark_sent(error) if sent else error
 
     def _key(self, key: str) -> str:
         return self.namespace + key
@@ -319,6 +349,21 @@ def _check_database_and_tls(url: str, tls: str, shown: str) -> None:
             f"bad Redis URL {shown}: {names} configure TLS, which a redis:// URL does not "
             "use; use rediss:// to connect with TLS"
         )
+
+
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+def _abort_on_close(sock: socket.socket | None) -> None:
+    """``SO_LINGER`` 0: closing the socket resets the connection and drops whatever it had
+    not delivered yet, so a command given up on (timed out, connection dropped) cannot
+    reach the server later, when the network heals; a graceful close would keep
+    retransmitting it for minutes."""
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+        except OSError:  # not a TCP socket (a Unix socket): nothing in flight to drop
+            pass
 
 
 def _seconds(options: dict[str, str], name: str, default: float) -> float:
