@@ -69,3 +69,52 @@ def test_redis_refused_connection_is_not_marked_sent():
         backend.counter_add("c", 1)
     assert not request_sent(caught.value)
     backend.close()
+
+
+# -- item: PostgreSQL tables created by many processes started at once -----------------------
+_FIRST_CALL = """
+import sys, time
+import sharedstate
+store = sharedstate.connect(sys.argv[1])
+counter = store.counter("hits")
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+counter.incr()
+store.close()
+"""
+
+
+@pytest.mark.slow
+def test_postgres_tables_created_by_separately_started_processes_at_once(private_postgres):
+    """Separately started interpreters (not forked: each salts ``hash`` its own way) make
+    their first call on a fresh table at the same instant; every one must succeed."""
+    import subprocess
+    import sys
+    import time
+
+    import sharedstate
+
+    table = f"t{uuid.uuid4().hex[:12]}"
+    url = f"{private_postgres.url()}?table={table}&pool_min=0"
+    start = time.time() + 8
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FIRST_CALL, url, repr(start)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(30)
+    ]
+    failures = []
+    for process in processes:
+        try:
+            _, error = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, error = process.communicate()
+        if process.returncode != 0:
+            failures.append(error.decode(errors="replace").strip().splitlines()[-1:])
+    assert time.time() > start, "the processes did not start together: raise the lead time"
+    assert not failures, f"{len(failures)} of 30 first calls failed: {failures[:3]}"
+    with sharedstate.connect(url) as store:
+        assert store.counter("hits").get() == 30

@@ -30,6 +30,7 @@ Errors: an unreachable server or refused password is reported as
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -100,7 +101,11 @@ class PostgresBackend(Backend):
         # plain strings (the table name is checked above): psycopg caches their parsing
         names = {"records": f'"{table}_records"', "counters": f'"{table}_counters"'}
         self._sql = {name: statement.format(**names) for name, statement in _STATEMENTS.items()}
-        self._schema_lock_id = hash(table) & 0x7FFFFFFF
+        # the same number in every process: Python's hash() of a str is salted per process,
+        # which let separately started processes create the tables at the same time
+        self._schema_lock_id = int.from_bytes(
+            hashlib.sha256(b"sharedstate schema " + table.encode()).digest()[:8], "big", signed=True
+        )
         self._pool: psycopg_pool.ConnectionPool | None = None
         self._pool_pid = 0
         self._inherited: list[Any] = []
