@@ -9,15 +9,25 @@ are only used where nothing is done to them.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from sharedstate.errors import request_sent
+from sharedstate.backends import Backend, open_backend
+from sharedstate.errors import SharedStateError, request_sent
 
-from .servers import ServerProcess, free_port, redis_server, unavailable
+from .servers import (
+    ServerProcess,
+    free_port,
+    manager_server,
+    memcached_server,
+    redis_server,
+    unavailable,
+)
 
 
 def _started(make: Callable[[], ServerProcess]) -> ServerProcess:
@@ -41,10 +51,40 @@ def fresh_redis() -> Iterator[ServerProcess]:
 
 
 def _redis_backend(port: int, query: str = ""):
-    from sharedstate.backends.redis import RedisBackend
+    return _backend(f"redis://127.0.0.1:{port}/0", query)
 
+
+def _backend(url: str, query: str = "") -> Backend:
+    """A backend of ``url`` with the backend options in ``query`` (``a=1&b=2``)."""
     options = dict(pair.split("=", 1) for pair in query.split("&") if pair)
-    return RedisBackend(f"redis://127.0.0.1:{port}/0", options)
+    return open_backend(url + ("?" + query if query else ""), options)
+
+
+@contextlib.contextmanager
+def paused(pid: int) -> Iterator[None]:
+    """The process stopped with SIGSTOP (a hung server: connections stay open, nothing is
+    answered, new connections complete in the kernel's backlog) until the block ends."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        _wait_stopped(pid)
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def _wait_stopped(pid: int) -> None:
+    """SIGSTOP takes effect when the process is next scheduled: wait until it has, in every
+    thread (until then a thread may still answer)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        states = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/stat") as stat:
+                states.append(stat.read().rpartition(")")[2].split()[0])
+        if states and all(state in "tT" for state in states):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"process {pid} did not stop")
 
 
 # -- item: idle pooled connections after a Redis restart ------------------------------------
@@ -63,12 +103,75 @@ def test_redis_restart_every_idle_pooled_connection_works_at_once(fresh_redis):
     backend.close()
 
 
-def test_redis_refused_connection_is_not_marked_sent():
-    backend = _redis_backend(free_port())  # nothing listens there
-    with pytest.raises(Exception) as caught:
+# -- item: errors say whether their request may have reached the server ---------------------
+_AUTHKEY = "k" + uuid.uuid4().hex
+
+
+def _server(kind: str) -> tuple[ServerProcess, str]:
+    """A private server of ``kind`` and its base URL."""
+    port = free_port()
+    if kind == "redis":
+        return _started(lambda: redis_server(port)), f"redis://127.0.0.1:{port}/0"
+    if kind == "memcached":
+        return _started(lambda: memcached_server(port)), f"memcached://127.0.0.1:{port}"
+    server = _started(lambda: manager_server(port, _AUTHKEY))
+    return server, f"manager://127.0.0.1:{port}?authkey={_AUTHKEY}"
+
+
+@pytest.fixture(params=["redis", "memcached", "manager"])
+def paused_server(request: pytest.FixtureRequest) -> Iterator[tuple[ServerProcess, str]]:
+    server, url = _server(request.param)
+    try:
+        yield server, url
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+def _query(url: str, extra: str) -> str:
+    base, _, query = url.partition("?")
+    return "&".join(part for part in (query, extra) if part)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:{port}/0",
+        "memcached://127.0.0.1:{port}",
+        "manager://127.0.0.1:{port}?authkey=k",
+        "postgresql://postgres@127.0.0.1:{port}/test",
+    ],
+)
+def test_refused_connection_is_not_marked_sent(url):
+    url = url.format(port=free_port())  # nothing listens there
+    backend = _backend(url.partition("?")[0], _query(url, ""))
+    with pytest.raises(SharedStateError) as caught:
         backend.counter_add("c", 1)
     assert not request_sent(caught.value)
     backend.close()
+
+
+def test_paused_server_errors_tell_sent_from_not_sent(paused_server):
+    """Sent: a request on an open connection that the (paused) server never answers.
+    Not sent: a new connection to the paused server, whose handshake goes unanswered."""
+    server, url = paused_server
+    base, query = url.partition("?")[0], _query(url, "timeout=0.5")
+    connected = _backend(base, query)
+    assert connected.counter_add("c", 1) == 1
+    fresh = _backend(base, query)
+    assert server.process is not None
+    with paused(server.process.pid):
+        started = time.monotonic()
+        with pytest.raises(SharedStateError) as sent:
+            connected.counter_add("c", 1)
+        assert request_sent(sent.value), repr(sent.value)
+        if not base.startswith("memcached"):  # memcached's handshake is lazy: a stats call
+            with pytest.raises(SharedStateError) as not_sent:
+                fresh.counter_add("c", 1)
+            assert not request_sent(not_sent.value), repr(not_sent.value)
+        assert time.monotonic() - started < 3
+    assert connected.counter_get("c") == 2  # the lost add ran once the server resumed
+    connected.close()
+    fresh.close()
 
 
 # -- item: PostgreSQL tables created by many processes started at once -----------------------
