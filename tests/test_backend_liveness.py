@@ -221,3 +221,80 @@ def test_postgres_tables_created_by_separately_started_processes_at_once(private
     assert not failures, f"{len(failures)} of 30 first calls failed: {failures[:3]}"
     with sharedstate.connect(url) as store:
         assert store.counter("hits").get() == 30
+
+
+# -- item: counters with call ids -------------------------------------------------------------
+def _ids() -> Iterator[str]:
+    while True:
+        yield uuid.uuid4().hex
+
+
+@pytest.fixture(params=["redis", "manager"])
+def outcome_server(request: pytest.FixtureRequest) -> Iterator[tuple[ServerProcess, str]]:
+    server, url = _server(request.param)
+    try:
+        yield server, url
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+def test_counter_outcome_tells_applied_from_fenced(outcome_server):
+    server, url = outcome_server
+    backend = _backend(url.partition("?")[0], _query(url, ""))
+    ids = _ids()
+    applied, never_sent = next(ids), next(ids)
+    assert backend.counter_add("c", 3, call_id=applied) == 3
+    assert backend.counter_add("c", -1, call_id=next(ids)) == 2
+    assert backend.counter_outcome("c", applied) == 3
+    assert backend.counter_add("c", 3, call_id=applied) == 3  # sent again: not applied twice
+    assert backend.counter_outcome("c", never_sent) is None  # fenced from now on
+    with pytest.raises(SharedStateError):
+        backend.counter_add("c", 10, call_id=never_sent)
+    assert backend.counter_outcome("c", never_sent) is None
+    assert backend.counter_get("c") == 2
+    assert backend.delete("c")
+    assert backend.keys("") == []
+    backend.close()
+
+
+def test_counter_add_lost_in_a_paused_server_has_a_known_outcome(outcome_server):
+    """An add sent to a paused server times out (its request sent); once the server runs
+    again, the outcome is known and agrees with the counter, whichever of the late add and
+    the question the server ran first."""
+    server, url = outcome_server
+    base, query = url.partition("?")[0], _query(url, "timeout=0.5")
+    backend = _backend(base, query)
+    ids = _ids()
+    assert backend.counter_add("c", 1, call_id=next(ids)) == 1
+    lost = next(ids)
+    assert server.process is not None
+    with paused(server.process.pid):
+        with pytest.raises(SharedStateError) as caught:
+            backend.counter_add("c", 5, call_id=lost)
+        assert request_sent(caught.value)
+    outcome = backend.counter_outcome("c", lost)
+    assert outcome in (6, None)
+    time.sleep(0.2)  # a late add would have run by now
+    assert backend.counter_get("c") == (6 if outcome == 6 else 1)
+    assert backend.counter_add("c", 1, call_id=next(ids)) == backend.counter_get("c")
+    backend.close()
+
+
+def test_redis_counter_outcome_is_unknown_once_the_id_may_have_been_trimmed(redis_url):
+    from sharedstate.backends.base import UNKNOWN
+    from sharedstate.backends.redis import CALLS_KEPT
+
+    backend = _backend(redis_url)
+    key = f"t{uuid.uuid4().hex[:8]}"
+    ids = _ids()
+    first = next(ids)
+    backend.counter_add(key, 1, call_id=first)
+    later = 2 * CALLS_KEPT + 5  # two generations later: the first id is dropped
+    for _ in range(later):
+        backend.counter_add(key, 1, call_id=next(ids))
+    assert backend.counter_outcome(key, first) is UNKNOWN  # not None: it did run
+    recent = next(ids)
+    assert backend.counter_add(key, 1, call_id=recent) == later + 2
+    assert backend.counter_outcome(key, recent) == later + 2
+    backend.delete(key)
+    backend.close()

@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import struct
+import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 from urllib.parse import unquote
@@ -58,8 +59,10 @@ from ..errors import (
     SharedStateError,
     StoreTimeoutError,
     mark_sent,
+    request_sent,
 )
-from .base import Backend, Record
+from .base import UNKNOWN, Backend, Record
+from .calls import InDoubt, default_age
 from .pool import IdlePool
 
 #: Atomic compare-and-set of a record. KEYS[1]: the record; ARGV[1]: the expected version
@@ -86,6 +89,51 @@ if version == ARGV[1] then
 end
 return {version, redis.call('HGET', KEYS[1], 'd')}
 """
+
+#: Shared by the two counter scripts: a counter's call log is two generations of hashes,
+#: KEYS[2] (current) and KEYS[3] (previous), of ``#call id -> value`` (``f``: fenced). When
+#: the current one holds more than ARGV[3] ids it becomes the previous one (the older is
+#: dropped) and records ``@t``, when it began, and ``@h``, the horizon: the newest time an
+#: id was dropped (``calls.py``). Every id is so kept for at least ARGV[3] later adds.
+_ROTATE = """
+local function rotate()
+  if redis.call('HLEN', KEYS[2]) <= tonumber(ARGV[3]) + 2 then return end
+  local t = redis.call('TIME')
+  local horizon = redis.call('HGET', KEYS[2], '@t') or 0
+  redis.call('RENAME', KEYS[2], KEYS[3])
+  redis.call('HSET', KEYS[2], '@t', t[1] * 1000 + math.floor(t[2] / 1000), '@h', horizon)
+end
+"""
+
+#: An add with a call id. KEYS[1]: the counter; ARGV[1]: delta, ARGV[2]: '#' .. call id.
+#: An id already logged is not added again: its value, or an error if it was fenced. A
+#: value past 2**53 is read back with GET: a Lua number is a double.
+COUNTER_ADD = _ROTATE + """
+local done = redis.call('HGET', KEYS[2], ARGV[2]) or redis.call('HGET', KEYS[3], ARGV[2])
+if done == 'f' then return redis.error_reply('FENCED this add was given up: it never runs') end
+if done then return done end
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if math.abs(value) >= 2^53 then value = redis.call('GET', KEYS[1]) end
+redis.call('HSET', KEYS[2], ARGV[2], value)
+rotate()
+return value
+"""
+
+#: The outcome of an add: {1, value} if it ran, else it is fenced and the reply is {0}, or
+#: {2} when an id sent ARGV[2] milliseconds ago may have been dropped (unknown).
+COUNTER_OUTCOME = _ROTATE + """
+local done = redis.call('HGET', KEYS[2], ARGV[1]) or redis.call('HGET', KEYS[3], ARGV[1])
+if done == 'f' then return {0} end
+if done then return {1, done} end
+redis.call('HSET', KEYS[2], ARGV[1], 'f')
+rotate()
+local t = redis.call('TIME')
+local horizon = tonumber(redis.call('HGET', KEYS[2], '@h') or 0)
+if horizon >= t[1] * 1000 + t[2] / 1000 - tonumber(ARGV[2]) then return {2} end
+return {0}
+"""
+#: ids kept per generation of a counter's call log
+CALLS_KEPT = 2000
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_COMMAND_TIMEOUT = 10.0
@@ -134,6 +182,7 @@ class RedisBackend(Backend):
         self._settings = settings
         self._host = f"{settings.get('host', 'localhost')}:{settings.get('port', 6379)}"
         self._pool: IdlePool[redis.Connection] = IdlePool(self._connect, _disconnect, max_idle)
+        self._in_doubt = InDoubt(default_age(self.command_timeout))
 
     def _connect(self) -> redis.Connection:
         return self._connection_class(
@@ -268,7 +317,8 @@ class RedisBackend(Backend):
         return False, self._record(key, reply[0], reply[1] if len(reply) > 1 else None)
 
     def delete(self, key: str) -> bool:
-        return bool(self._command("DEL", self._key(key)))
+        counter, *log = self._call_log(key)
+        return bool(self._command("DEL", counter, *log))
 
     def keys(self, prefix: str) -> Iterable[str]:
         pattern = _glob_escape(self._key(prefix)) + "*"
@@ -277,19 +327,58 @@ class RedisBackend(Backend):
         cursor: Any = 0
         while True:
             cursor, batch = self._command("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-            found.update(k.decode("utf-8")[skip:] for k in batch)
+            found.update(k.decode("utf-8")[skip:] for k in batch if CALL_LOG not in k)
             if int(cursor) == 0:
                 return sorted(found)
 
     # -- counters ------------------------------------------------------------------------
+    def _call_log(self, key: str) -> tuple[bytes, bytes, bytes]:
+        """The counter's key and its call log's two hashes (``keys()`` skips those)."""
+        counter = self._key(key).encode()
+        return counter, counter + CALL_LOG + b"0", counter + CALL_LOG + b"1"
+
+    def _script(self, source: str, keys: tuple[bytes, ...], *args: bytes) -> Any:
+        packed = _pack_script(_SHAS[source], keys, args)
+        try:
+            return self._command(packed=packed)
+        except redis.exceptions.NoScriptError:  # a new or restarted server: load it once
+            self._command("SCRIPT", "LOAD", source)
+            return self._command(packed=packed)
+
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         self.check_counter(key, delta, "amount")
+        sent_at = time.monotonic()
         try:
-            return int(self._command("INCRBY", self._key(key), delta))
+            if call_id is None:
+                return int(self._command("INCRBY", self._key(key), delta))
+            return int(
+                self._script(
+                    COUNTER_ADD,
+                    self._call_log(key),
+                    b"%d" % delta,
+                    b"#" + call_id.encode(),
+                    b"%d" % CALLS_KEPT,
+                )
+            )
         except CounterOverflowError as exc:
             raise self.counter_overflow(key, f"adding {delta} would take it out of range") from exc
         except CorruptStoreError as exc:
             raise self._damaged(key, str(exc.__cause__ or exc), "counter") from exc
+        except SharedStateError as exc:
+            if call_id is not None and request_sent(exc):
+                self._in_doubt.lost(call_id, sent_at)
+            raise
+
+    def counter_outcome(self, key: str, call_id: str) -> Any:
+        age = round(self._in_doubt.age(call_id) * 1000)
+        reply = self._script(
+            COUNTER_OUTCOME,
+            self._call_log(key),
+            b"#" + call_id.encode(),
+            b"%d" % age,
+            b"%d" % CALLS_KEPT,
+        )
+        return int(reply[1]) if reply[0] == 1 else None if reply[0] == 0 else UNKNOWN
 
     def counter_get(self, key: str) -> int:
         value = self._command("GET", self._key(key))
@@ -306,6 +395,25 @@ class RedisBackend(Backend):
 
     def close(self) -> None:
         self._pool.drain()
+
+
+_SHAS = {
+    source: hashlib.sha1(source.encode()).hexdigest().encode()
+    for source in (COUNTER_ADD, COUNTER_OUTCOME)
+}
+
+
+#: what a counter's call log adds to its key (a NUL: no name the store makes holds one)
+CALL_LOG = b"\x00calls:"
+
+
+def _pack_script(sha: bytes, keys: tuple[bytes, ...], args: tuple[bytes, ...]) -> bytes:
+    """The RESP bytes of ``EVALSHA sha len(keys) *keys *args``."""
+    count = b"%d" % len(keys)
+    parts = [b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % (3 + len(keys) + len(args), sha)]
+    for item in (count, *keys, *args):
+        parts += (b"$%d\r\n" % len(item), item, b"\r\n")
+    return b"".join(parts)
 
 
 _SCRIPT_SHA = hashlib.sha1(COMPARE_AND_SET.encode()).hexdigest()
