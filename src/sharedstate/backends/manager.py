@@ -59,7 +59,7 @@ from ..errors import (
     mark_sent,
     request_sent,
 )
-from .base import COUNTER_MAX, COUNTER_MIN, UNKNOWN, Backend, Record, redact_url
+from .base import COUNTER_MAX, COUNTER_MIN, UNKNOWN, Backend, Record, redact_url, time_left
 from .calls import InDoubt, default_age
 from .pool import IdlePool
 
@@ -341,6 +341,8 @@ class ManagerBackend(Backend):
             pool.discard(connection)
             connection = pool.acquire()
         try:
+            left = time_left(self.timeout)  # what the call's deadline leaves
+            connection._sock.settimeout(left)
             connection.send((self._ident, method, args, {}))
             kind, result = connection.recv()
         except (OSError, EOFError) as exc:

@@ -76,7 +76,7 @@ from ..errors import (
     StoreTimeoutError,
     mark_sent,
 )
-from .base import Backend, Record
+from .base import Backend, Record, time_left
 from .pool import IdlePool
 
 T = TypeVar("T")
@@ -224,6 +224,7 @@ class MemcachedBackend(Backend):
         pool = self._pool
         client = self._acquire()
         try:
+            client.sock.settimeout(time_left(self.timeout))  # what the call's deadline leaves
             result = work(client)
         except (MemcacheError, OSError, EOFError) as exc:
             pool.discard(client)

@@ -61,7 +61,7 @@ from ..errors import (
     mark_sent,
     request_sent,
 )
-from .base import UNKNOWN, Backend, Record
+from .base import UNKNOWN, Backend, Record, time_left
 from .calls import InDoubt, default_age
 from .pool import IdlePool
 
@@ -211,7 +211,11 @@ class RedisBackend(Backend):
                 connection.send_command(*args, check_health=False)
             else:
                 connection.send_packed_command([packed], check_health=False)
-            reply = connection.read_response()
+            left = time_left(self.command_timeout)  # what the call's deadline leaves
+            if left < self.command_timeout:
+                reply = connection.read_response(timeout=left)
+            else:
+                reply = connection.read_response()
         except redis.ResponseError as exc:  # the connection is fine: only the command failed
             pool.release(connection)
             if isinstance(exc, redis.exceptions.NoScriptError):
