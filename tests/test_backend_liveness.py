@@ -399,3 +399,79 @@ def test_postgres_call_log_is_trimmed_and_an_old_lost_add_is_unknown(postgres_ur
         lambda c: c.execute(f"DROP TABLE {table}_records, {table}_counters, {table}_calls")
     )
     backend.close()
+
+
+# -- item: SQLite, threads and fork -----------------------------------------------------------
+@pytest.mark.slow
+def test_sqlite_fork_while_threads_run_sqlite_never_hangs_the_child(tmp_path):
+    """Threads hammer SQLite while the main thread forks 200 times; every child opens its
+    own connection and makes a call at once. A fork made while a thread was inside SQLite
+    used to copy its mutexes locked, and the child hung in ``sqlite3.connect``."""
+    import threading
+
+    import sharedstate
+
+    url = f"sqlite:///{tmp_path}/state.db"
+    store = sharedstate.connect(url)
+    counter, other = store.counter("hits"), store.counter("busy")
+    counter.incr()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        mine = sharedstate.connect(url)  # connections of their own, opened and closed often
+        while not stop.is_set():
+            mine.counter("busy").incr()
+            mine.counter("busy").get()
+            mine.close()
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    hung = failed = 0
+    try:
+        for _ in range(200):
+            if hung >= 3:  # failed already: stay bounded in time
+                break
+            pid = os.fork()
+            if pid == 0:  # the child: one call, then leave without any cleanup
+                try:
+                    counter.incr()
+                    os._exit(0)
+                except BaseException:
+                    os._exit(1)
+            deadline = time.monotonic() + 3
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    failed += os.waitstatus_to_exitcode(status) != 0
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    hung += 1
+                    break
+                time.sleep(0.001)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert (hung, failed) == (0, 0), f"{hung} children hung, {failed} failed"
+    assert counter.get() == 201
+    assert other.get() > 0
+    store.close()
+
+
+def test_fork_from_inside_the_sqlite_gate_does_not_wait_for_itself():
+    from sharedstate.backends.forkgate import GATE
+
+    with GATE.inside(), GATE.inside():
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            with GATE.inside():  # the child's gate is open, and counts this thread once
+                pass
+            os._exit(0)
+        assert time.monotonic() - started < 1
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    with GATE.inside():  # the parent's gate was opened again
+        pass
