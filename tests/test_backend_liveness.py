@@ -461,17 +461,19 @@ def test_sqlite_fork_while_threads_run_sqlite_never_hangs_the_child(tmp_path):
     store.close()
 
 
-def test_fork_from_inside_the_sqlite_gate_does_not_wait_for_itself():
-    from sharedstate.backends.forkgate import GATE
+def test_fork_from_user_code_run_inside_a_sqlite_call_does_not_wait_for_itself():
+    """User code (a method in SQLite's locked path) runs outside the gate: a fork from it
+    neither waits for its own thread nor leaves the gate closed."""
+    from sharedstate.backends.forkgate import FORK_WAIT, GATE
 
-    with GATE.inside(), GATE.inside():
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            with GATE.inside():  # the child's gate is open, and counts this thread once
-                pass
-            os._exit(0)
-        assert time.monotonic() - started < 1
-        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-    with GATE.inside():  # the parent's gate was opened again
-        pass
+    with GATE:
+        with GATE.outside:
+            started = time.monotonic()
+            pid = os.fork()
+            if pid == 0:
+                with GATE:  # the child's gate is open
+                    pass
+                os._exit(0)
+            assert time.monotonic() - started < FORK_WAIT / 5
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert not GATE._inside and not GATE._forking

@@ -7,14 +7,16 @@ will ever unlock them, and the child's first ``sqlite3.connect`` waits forever (
 about 1 fork in 100 while another thread runs SQLite calls). CPython's own at-fork handlers
 cover the GIL and the import lock, not a C library's mutexes.
 
-How: every SQLite call of this package passes the gate (:meth:`ForkGate.inside`); a fork
+How: every SQLite call of this package runs inside the gate (``with GATE:``); a fork
 (``os.register_at_fork``) first closes the gate and waits until no thread is inside, then
 forks, then opens it again (in the child: a new gate, since the child has only the forking
-thread). Threads pass the gate together (a reader-writer lock: a counter under a short
-lock), so SQLite calls never wait on each other here, only on a fork. A thread that forks
-from inside (user code run within a transaction, see :meth:`ForkGate.outside`) does not
-wait for itself. The wait is bounded (``FORK_WAIT``): a thread stuck inside SQLite delays a
-fork, never blocks it.
+thread). Threads pass the gate together, without a lock: entering appends to a list and
+leaving pops from it (each atomic under the GIL), so SQLite calls never wait on each other
+here, only on a fork, and the gate costs well under a microsecond a call. User code (a
+method run inside a transaction) and our busy-wait pauses run outside it
+(``with GATE.outside:``), so they never delay a fork, and a fork made from them does not
+wait for its own thread. The wait is bounded (``FORK_WAIT``): a thread stuck inside SQLite
+delays a fork, never blocks it. The gate is not re-entrant: our code enters it once.
 """
 
 from __future__ import annotations
@@ -22,82 +24,69 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 #: the longest a fork waits for threads to leave SQLite (their calls take microseconds)
 FORK_WAIT = 5.0
 
 
 class ForkGate:
-    """Calls inside the gate never overlap a ``fork()`` of this process."""
+    """``with GATE:`` blocks never overlap a ``fork()`` of this process."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._left = threading.Condition(self._lock)
-        self._inside = 0  # threads inside now
+        self._inside: list[None] = []  # one entry per thread inside
         self._forking = False
-        self._depth = threading.local()  # this thread's nesting, to pass once
+        self._opened = threading.Event()  # set while no fork is under way
+        self._opened.set()
+        self.outside = _Outside(self)
 
-    @contextmanager
-    def inside(self) -> Iterator[None]:
-        """Holds the gate open for this thread while the block runs (re-entrant)."""
-        depth = getattr(self._depth, "n", 0)
-        if depth == 0:
-            self._enter()
-        self._depth.n = depth + 1
+    def __enter__(self) -> None:
+        self._inside.append(None)  # first announce, then look: see before_fork
+        if self._forking:
+            self._inside.pop()
+            self._opened.wait(FORK_WAIT)
+            self._inside.append(None)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
-            yield
-        finally:
-            self._depth.n = depth
-            if depth == 0:
-                self._leave()
-
-    @contextmanager
-    def outside(self) -> Iterator[None]:
-        """Leaves the gate while the block runs (user code, which may fork or wait)."""
-        depth = getattr(self._depth, "n", 0)
-        if depth:
-            self._depth.n = 0
-            self._leave()
-        try:
-            yield
-        finally:
-            if depth:
-                self._enter()
-                self._depth.n = depth
-
-    def _enter(self) -> None:
-        with self._lock:
-            while self._forking:
-                self._left.wait()
-            self._inside += 1
-
-    def _leave(self) -> None:
-        with self._lock:
-            self._inside -= 1
-            if self._forking and self._inside <= 0:
-                self._left.notify_all()
+            self._inside.pop()
+        except IndexError:  # entered before a fork, in its parent (the child's gate is new)
+            pass
 
     # -- at fork -------------------------------------------------------------------------
     def before_fork(self) -> None:
-        self._lock.acquire()  # held across the fork: no thread enters meanwhile
+        """Closes the gate, then waits for the threads inside to leave. A thread that
+        announced itself before the gate closed is waited for; one after it sees the gate
+        closed (``_forking`` is set before the count is read) and steps back."""
+        self._opened.clear()
         self._forking = True
-        mine = 1 if getattr(self._depth, "n", 0) else 0
         deadline = time.monotonic() + FORK_WAIT
-        while self._inside > mine and time.monotonic() < deadline:
-            self._left.wait(deadline - time.monotonic())
+        while self._inside and time.monotonic() < deadline:
+            time.sleep(0.0001)
 
     def after_fork_in_parent(self) -> None:
         self._forking = False
-        self._left.notify_all()
-        self._lock.release()
+        self._opened.set()
 
     def after_fork_in_child(self) -> None:
-        depth = getattr(self._depth, "n", 0)
         self.__init__()  # type: ignore[misc]  # the child's only thread is the forking one
-        if depth:
-            self._inside, self._depth.n = 1, depth
+
+
+class _Outside:
+    """``with GATE.outside:`` leaves the gate for the block (entered again after it)."""
+
+    def __init__(self, gate: ForkGate) -> None:
+        self._gate = gate
+
+    def __enter__(self) -> None:
+        self._gate.__exit__(None, None, None)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._gate.__enter__()
 
 
 #: the one gate of this process, for every SQLite backend

@@ -175,7 +175,7 @@ class SQLiteBackend(Backend):
                         f"the SQLite database {self.path!r} stayed locked by other writers for "
                         f"more than {self.timeout:g} s (raise it with ?timeout=)"
                     ) from exc
-                with GATE.outside():  # a fork need not wait for our pause
+                with GATE.outside:  # a fork need not wait for our pause
                     time.sleep(random.uniform(pause / 2, pause))
                 pause = min(pause * 2, _LONGEST_PAUSE)
             except sqlite3.Error as exc:
@@ -195,7 +195,7 @@ class SQLiteBackend(Backend):
         return BackendUnavailableError(f"SQLite error on {self.path!r}: {message}")
 
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with GATE.inside():  # no fork while this thread is inside SQLite (forkgate.py)
+        with GATE:  # no fork while this thread is inside SQLite (forkgate.py)
             pool = self._connections
             connection = pool.acquire()
             try:
@@ -209,16 +209,17 @@ class SQLiteBackend(Backend):
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
         """One autocommit statement; returns the number of rows it changed. The first try
         runs without the retry machinery: this is the hot path of every call."""
-        with GATE.inside():
-            pool = self._connections
+        pool = self._connections
+        with GATE:
             connection = pool.acquire()
             try:
                 changed = connection.execute(sql, params).rowcount
             except sqlite3.Error:
-                pool.release(connection)
-                return self._run(lambda c: c.execute(sql, params).rowcount)
+                changed = -1
             pool.release(connection)
-            return changed
+        if changed < 0:
+            return self._run(lambda c: c.execute(sql, params).rowcount)
+        return changed
 
     # -- records -------------------------------------------------------------------------
     def load(self, key: str) -> Record | None:
@@ -266,7 +267,7 @@ class SQLiteBackend(Backend):
                     "SELECT version, data FROM sharedstate_records WHERE key = ?", (key,)
                 ).fetchone()
                 record = Record(row[0], row[1]) if row else None
-                with GATE.outside():  # user code: it may fork, or take long
+                with GATE.outside:  # user code: it may fork, or take long
                     data = change(record)
                 if data is None:
                     connection.execute("COMMIT")
@@ -315,7 +316,7 @@ class SQLiteBackend(Backend):
         self.check_counter(key, delta, "amount")
         low, high = addable_range(delta)
         pool = self._connections
-        with GATE.inside():
+        with GATE:
             connection = pool.acquire()
             try:  # the hot path: an existing counter, one statement, no retry machinery
                 row = connection.execute(
@@ -358,5 +359,5 @@ class SQLiteBackend(Backend):
         )
 
     def close(self) -> None:
-        with GATE.inside():
+        with GATE:
             self._connections.drain()
