@@ -477,3 +477,34 @@ def test_fork_from_user_code_run_inside_a_sqlite_call_does_not_wait_for_itself()
             assert time.monotonic() - started < FORK_WAIT / 5
             assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     assert not GATE._inside and not GATE._forking
+
+
+# -- item: Redis persistence -----------------------------------------------------------------
+def test_redis_without_aof_warns_once_per_process(monkeypatch):
+    import warnings
+
+    from sharedstate.backends import redis as redis_backend
+
+    without = _started(lambda: redis_server(free_port(), "--appendonly", "no"))
+    with_aof = _started(lambda: redis_server(free_port()))  # appendonly yes
+    try:
+        monkeypatch.setattr(redis_backend, "_persistence_checked", False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            backend = _redis_backend(with_aof.port)
+            assert backend.counter_add("c", 1) == 1
+            backend.close()
+        assert not [w for w in caught if w.category is redis_backend.RedisPersistenceWarning]
+        monkeypatch.setattr(redis_backend, "_persistence_checked", False)
+        with pytest.warns(redis_backend.RedisPersistenceWarning, match="appendonly"):
+            first = _redis_backend(without.port)
+            assert first.counter_add("c", 1) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a second warning would raise here
+            second = _redis_backend(without.port)
+            assert second.counter_add("c", 1) == 2
+        first.close()
+        second.close()
+    finally:
+        without.stop()
+        with_aof.stop()

@@ -20,20 +20,31 @@ Why it is fast and exact:
   connection is reused, a zero-timeout poll checks that the server has not closed it
   (restarted); a closed one is dropped and the command sent on a new one, so a command is
   never sent on a dead socket and its outcome never needlessly made unknown.
-* **Counters are INCRBY**: one native atomic command.
+* **Counters are INCRBY**: one native atomic command; with a call id (the engine always
+  gives one), one Lua script that also logs ``id -> value`` in a small two-generation hash
+  beside the counter (``COUNTER_ADD``), so that ``counter_outcome`` can tell, after a lost
+  reply, whether the add ran, and fence it if not (``COUNTER_OUTCOME``).
 * **No blind retries**: redis-py retries a command after a connection error by default,
   which could apply an ``INCRBY`` twice. Here retries are off; a command whose connection
   broke or timed out once it was being sent raises an error marked ``request_sent`` (its
   effect is unknown until the engine asks the store); an error before sending (refused,
   connect timeout) is not marked. Sockets close with ``SO_LINGER`` 0, so a command given
-  up on is dropped by the kernel instead of being retransmitted to the server later. The pool itself checks each connection
-  before use and reconnects one the server closed, so a restarted server is used again
-  without restarting the app.
+  up on is dropped by the kernel instead of being retransmitted to the server later. The
+  pool itself checks each connection before use and reconnects one the server closed, so a
+  restarted server is used again without restarting the app.
 * **Fork safety**: the pool is per process (``pool.py``); a forked child opens its own
   connections and never touches the parent's.
 
-Durability is the server's: with ``appendonly yes`` every answered write survives a
-restart; with RDB snapshots only, a crash loses the writes since the last snapshot.
+Persistence, which the guarantees need: every answered call is durable only as far as the
+server keeps its writes. With ``appendonly yes`` and ``appendfsync always`` none is lost to
+a restart or crash; with ``appendfsync everysec`` (Redis's default for AOF) up to about a
+second of writes on a crash of the host (a restart of the process loses none). Without AOF
+(RDB snapshots only, Redis's default, or no persistence at all) a restart rolls the server
+back to its last snapshot or to nothing: objects, counters and lock tokens go back in time,
+and numbers already handed out are handed out again. So at the first connection of a
+process, the backend reads ``INFO persistence`` and warns (``RedisPersistenceWarning``,
+once per process) when AOF is off. Replicas do not replace AOF: a failover may lose the
+writes the replica had not received (``WAIT`` is not used).
 """
 
 from __future__ import annotations
@@ -42,6 +53,7 @@ import hashlib
 import socket
 import struct
 import time
+import warnings
 from collections.abc import Iterable
 from typing import Any, ClassVar
 from urllib.parse import unquote
@@ -134,6 +146,13 @@ return {0}
 """
 #: ids kept per generation of a counter's call log
 CALLS_KEPT = 2000
+
+class RedisPersistenceWarning(UserWarning):
+    """The Redis server keeps no append-only file: a restart can lose state."""
+
+
+#: whether this process has read a server's persistence settings (it warns once)
+_persistence_checked = False
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_COMMAND_TIMEOUT = 10.0
@@ -244,6 +263,29 @@ class RedisBackend(Backend):
         if connection._sock is None:
             connection.connect()
             _abort_on_close(connection._sock)
+            if not _persistence_checked:
+                self._check_persistence(connection)
+
+    def _check_persistence(self, connection: redis.Connection) -> None:
+        """Warns, once per process, when the server keeps no append-only file (see the
+        module docstring); a server that refuses ``INFO`` (ACLs) is not judged."""
+        global _persistence_checked
+        _persistence_checked = True
+        connection.send_command("INFO", "persistence", check_health=False)
+        try:
+            info = connection.read_response()
+        except redis.ResponseError:
+            return
+        text = info.decode(errors="replace") if isinstance(info, bytes) else str(info)
+        if "aof_enabled:0" in text:
+            warnings.warn(
+                f"Redis at {self._host} runs without an append-only file (appendonly no): a "
+                "restart or crash rolls it back to its last snapshot, or to nothing, and "
+                "sharedstate's objects, counters and lock tokens with it (numbers handed out "
+                "again). Set appendonly yes (appendfsync everysec or always) on the server.",
+                RedisPersistenceWarning,
+                stacklevel=2,
+            )
 
     def _translate(self, exc: redis.RedisError, sent: bool) -> Exception:
         """The one mapping of redis-py's errors to ours; ``sent``: the command may have
