@@ -315,7 +315,7 @@ def test_counter_add_lost_in_a_paused_server_has_a_known_outcome(outcome_server)
 
 def test_redis_counter_outcome_is_unknown_once_the_id_may_have_been_trimmed(redis_url):
     from sharedstate.backends.base import UNKNOWN
-    from sharedstate.backends.redis import CALLS_KEPT
+    from sharedstate.backends.redis_calls import CALLS_KEPT
 
     backend = _backend(redis_url)
     key = f"t{uuid.uuid4().hex[:8]}"
@@ -483,19 +483,19 @@ def test_fork_from_user_code_run_inside_a_sqlite_call_does_not_wait_for_itself()
 def test_redis_without_aof_warns_once_per_process(monkeypatch):
     import warnings
 
-    from sharedstate.backends import redis as redis_backend
+    from sharedstate.backends import redis_calls as redis_backend
 
     without = _started(lambda: redis_server(free_port(), "--appendonly", "no"))
     with_aof = _started(lambda: redis_server(free_port()))  # appendonly yes
     try:
-        monkeypatch.setattr(redis_backend, "_persistence_checked", False)
+        monkeypatch.setattr(redis_backend, "persistence_checked", False)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             backend = _redis_backend(with_aof.port)
             assert backend.counter_add("c", 1) == 1
             backend.close()
         assert not [w for w in caught if w.category is redis_backend.RedisPersistenceWarning]
-        monkeypatch.setattr(redis_backend, "_persistence_checked", False)
+        monkeypatch.setattr(redis_backend, "persistence_checked", False)
         with pytest.warns(redis_backend.RedisPersistenceWarning, match="appendonly"):
             first = _redis_backend(without.port)
             assert first.counter_add("c", 1) == 1
