@@ -42,7 +42,8 @@ with ``SO_LINGER`` 0, so that a statement given up on is not delivered later.
 
 Errors: an unreachable server or refused password is reported as
 :class:`~sharedstate.errors.BackendUnavailableError` naming host:port, within
-``?connect_timeout=`` (default 2 s, libpq's least); a statement past its time as
+``?connect_timeout=`` (default 2 s, or ``?timeout=`` if smaller; never past the call's
+deadline); a statement past its time as
 :class:`~sharedstate.errors.StoreTimeoutError`. An error that may follow the statement's
 arrival (the connection broke or timed out) is marked ``request_sent``; an error the server
 answered (the statement failed, so it changed nothing) or one before sending is not.
@@ -174,9 +175,12 @@ class PostgresBackend(Backend):
         ``?connect_timeout=``, so that a call learns why it cannot connect (refused, wrong
         password) and a server that comes back is used at once: no background pool with
         its reconnection back-off. The first one of each process creates the tables."""
-        deadline = time.monotonic() + time_left(self.timeout)
+        left = time_left(self.timeout)
+        deadline = time.monotonic() + left
         try:
-            connection = BoundedConnection.connect(self._conninfo, autocommit=True)
+            connection = BoundedConnection.connect_within(
+                self._conninfo, min(self.connect_timeout, left)
+            )
         except psycopg.Error as exc:
             raise self._translate(exc, sent=False) from exc
         try:

@@ -14,6 +14,8 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as _errors
+from psycopg import waiting
+from psycopg.conninfo import conninfo_attempts, make_conninfo
 
 #: how long the call log keeps an add's id: longer than any call waits for its outcome
 CALLS_KEPT_SECONDS = 120.0
@@ -42,10 +44,28 @@ class BoundedConnection(psycopg.Connection[Any]):
         return super().wait(gen, interval=interval, timeout=timeout)
 
     @classmethod
-    def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:  # type: ignore[override]
-        connection = super().connect(conninfo, **kwargs)
-        _abort_on_close(connection.pgconn.socket)
-        return connection
+    def connect_within(cls, conninfo: str, seconds: float) -> BoundedConnection:
+        """An autocommit connection, made within ``seconds`` (psycopg's ``connect`` rounds
+        libpq's ``connect_timeout`` up to whole seconds, at least 2: too long for a call
+        whose deadline is near). Each host of the URL is tried in turn, as psycopg does."""
+        deadline = time.monotonic() + seconds
+        error: psycopg.Error = _errors.ConnectionTimeout("connection timeout expired")
+        for attempt in conninfo_attempts(cls._get_connection_params(conninfo)):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                gen = cls._connect_gen(make_conninfo("", **attempt))
+                connection = waiting.wait_conn(gen, interval=0.1, timeout=left)
+            except _errors._WaitTimeout:
+                error = _errors.ConnectionTimeout("connection timeout expired")
+            except psycopg.Error as exc:
+                error = exc
+            else:
+                connection.autocommit = True
+                _abort_on_close(connection.pgconn.socket)
+                return connection
+        raise error
 
 
 _WaitTimeout = _errors._WaitTimeout

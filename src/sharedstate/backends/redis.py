@@ -217,10 +217,19 @@ class RedisBackend(Backend):
             if stale:
                 connection.disconnect()
         if connection._sock is None:
-            connection.connect()
-            _abort_on_close(connection._sock)
-            if not redis_calls.persistence_checked:
-                redis_calls.check_persistence(connection, self._host)
+            # connecting and the handshake (AUTH, SELECT...) end by the call's deadline too
+            left = time_left(self.command_timeout)
+            connection.socket_connect_timeout = min(self.connect_timeout, left)
+            connection.socket_timeout = left
+            try:
+                connection.connect()
+                _abort_on_close(connection._sock)
+                if not redis_calls.persistence_checked:
+                    redis_calls.check_persistence(connection, self._host)
+            finally:
+                connection.socket_timeout = self.command_timeout
+            if connection._sock is not None:
+                connection._sock.settimeout(self.command_timeout)
 
     def _translate(self, exc: redis.RedisError, sent: bool) -> Exception:
         """The one mapping of redis-py's errors to ours; ``sent``: the command may have
