@@ -3,10 +3,11 @@
 ``counter_outcome`` asks the store whether an add with a given call id took effect. The
 store keeps the ids of recent adds in a *bounded* structure (each backend's own: a Lua-kept
 hash in Redis, a table in PostgreSQL, a dict in the manager server), so an id may be gone
-because it was trimmed, not because its add never ran. To tell the two apart, the store
-also keeps its *horizon*: the time (on the store's clock) of the newest entry it ever
+because it was trimmed, not because its add never ran. To tell the two apart, Redis and the
+manager keep a *horizon*: the time (on the store's clock) of the newest entry they ever
 trimmed. An absent id whose add was sent after the horizon never ran, and the fence written
 in the same step makes sure it never will; one sent before the horizon is unknown.
+PostgreSQL keeps every id for a fixed time instead, and calls an add sent longer ago unknown.
 
 The store cannot know when the add was sent, but this process does: :class:`InDoubt`
 keeps, per lost call id, the monotonic time it was sent, and gives the store its *age*
