@@ -1,8 +1,9 @@
 """``postgresql://user[:password]@host:5432/db``: records and counters in PostgreSQL tables.
 
 Layout: ``{table}_records (key, version, data)``, ``{table}_counters (key, value)`` and the
-counters' call log ``{table}_calls (id, value, at)``, with ``?table=`` (default ``sharedstate``) so that apps can share a database;
-the store's ``?prefix=`` separates names inside one table. Credentials, TLS (``sslmode``,
+counters' call log ``{table}_calls (id, value, at)``, with ``?table=`` (default
+``sharedstate``) so that apps can share a database; the store's ``?prefix=`` separates
+names inside one table. Credentials, TLS (``sslmode``,
 ``sslrootcert``...) and other libpq options travel in the URL as usual.
 
 Why it is exact and fast:
@@ -83,7 +84,7 @@ from .postgres_sql import (
     TRIM_AT_MOST,
     TRIM_EVERY,
     BoundedConnection,
-    _WaitTimeout,
+    WaitTimeout,
     liveness,
 )
 
@@ -238,7 +239,7 @@ class PostgresBackend(Backend):
             except psycopg.Error as exc:
                 # a server's error (the statement failed, so it changed nothing) leaves
                 # the connection usable; a broken or timed-out one may have run it
-                sent = connection.broken or isinstance(exc, _WaitTimeout)
+                sent = connection.broken or isinstance(exc, WaitTimeout)
                 if sent or connection.info.transaction_status != TransactionStatus.IDLE:
                     self._pool.discard((connection, cursor))
                 else:
@@ -275,7 +276,7 @@ class PostgresBackend(Backend):
             error = StoreTimeoutError(
                 f"PostgreSQL at {self._where} ran a statement past {self.timeout:g} s (?timeout=): {message}"
             )
-        elif isinstance(exc, _WaitTimeout):
+        elif isinstance(exc, WaitTimeout):
             error = StoreTimeoutError(
                 f"PostgreSQL at {self._where} did not answer within {self.timeout:g} s "
                 "(?timeout=; the connection was closed)"

@@ -68,7 +68,8 @@ class BoundedConnection(psycopg.Connection[Any]):
         raise error
 
 
-_WaitTimeout = _errors._WaitTimeout
+#: what a bounded wait raises when its time is up (psycopg's own, internal name)
+WaitTimeout = _errors._WaitTimeout
 
 
 def _abort_on_close(fd: int) -> None:
