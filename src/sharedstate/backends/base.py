@@ -99,7 +99,10 @@ class Backend(ABC):
     #: the values (and amounts) a counter takes; memcached's is narrower (see there)
     counter_range: ClassVar[tuple[int, int]] = (COUNTER_MIN, COUNTER_MAX)
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        """``options``: this backend's own query parameters, as text; ``timeout``: the
+        store's call deadline in seconds (``options.py`` parsed it, once), which is also the
+        longest any one request may wait."""
         unknown = set(options) - self.parameters
         if unknown:
             raise InvalidURLError(
@@ -108,6 +111,7 @@ class Backend(ABC):
             )
         self.url = url
         self.options = options
+        self.timeout = timeout
 
     # -- records -------------------------------------------------------------------------
     @abstractmethod

@@ -22,7 +22,7 @@ class MemoryBackend(Backend):
     """Records and counters in dicts of this process, guarded by one lock."""
 
     schemes = ("memory",)
-    parameters: ClassVar[frozenset[str]] = frozenset({"timeout"})
+    parameters: ClassVar[frozenset[str]] = frozenset()
     reads_are_cheap = True
     loses_replies = False
 

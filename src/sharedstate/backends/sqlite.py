@@ -98,17 +98,13 @@ class SQLiteBackend(Backend):
     """Records and counters in two tables of one SQLite file."""
 
     schemes = ("sqlite",)
-    parameters: ClassVar[frozenset[str]] = frozenset({"timeout", "synchronous"})
+    parameters: ClassVar[frozenset[str]] = frozenset({"synchronous"})
     reads_are_cheap = True
     loses_replies = False
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
-        super().__init__(url, options)
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        super().__init__(url, options, timeout)
         self.path = database_path(url)
-        try:
-            self.timeout = float(options.get("timeout", "10"))
-        except ValueError:
-            raise InvalidURLError(f"?timeout= must be a number of seconds, not {options['timeout']!r}") from None
         synchronous = options.get("synchronous", "normal").upper()
         if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise InvalidURLError(f"?synchronous= must be off, normal, full or extra, not {synchronous.lower()!r}")
