@@ -48,7 +48,6 @@ TLS: ``?tls=true`` (memcached built with TLS), with ``?ssl_ca_certs=`` to trust 
 from __future__ import annotations
 
 import hashlib
-import select
 import socket
 import ssl
 import struct
@@ -77,7 +76,7 @@ from ..errors import (
     mark_sent,
 )
 from .base import Backend, Record, time_left
-from .pool import IdlePool
+from .pool import IdlePool, readable_now
 
 T = TypeVar("T")
 
@@ -214,7 +213,7 @@ class MemcachedBackend(Backend):
         nothing is sent on a dead socket, so such a call does not fail needlessly."""
         pool = self._pool
         client = pool.acquire()
-        while client.sock is None or select.select([client.sock], [], [], 0)[0]:
+        while client.sock is None or readable_now(client.sock.fileno()):
             pool.discard(client)  # idle yet readable: closed by the server, or out of step
             client = pool.acquire()
         return client
