@@ -123,10 +123,11 @@ class MemcachedBackend(Backend):
 
     # -- connections ---------------------------------------------------------------------
     def _connect(self) -> Client:
+        left = time_left(self.timeout)  # connecting and the handshake end by the deadline
         client = Client(
             (self.host, self.port),
-            connect_timeout=self.connect_timeout,
-            timeout=self.timeout,
+            connect_timeout=min(self.connect_timeout, left),
+            timeout=left,
             no_delay=True,
             default_noreply=False,
             tls_context=self._tls,
@@ -135,6 +136,7 @@ class MemcachedBackend(Backend):
             if self._credentials is not None:
                 self._authenticate(client, *self._credentials)
             stats = client.stats()
+            client.timeout = self.timeout  # each request then sets what its deadline leaves
             client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except (BackendUnavailableError, ConfigurationError):
             client.close()
