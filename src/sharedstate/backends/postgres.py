@@ -348,6 +348,7 @@ class PostgresBackend(Backend):
                     row = cursor.execute(self._sql["counter_upsert"], (key, delta)).fetchone()
             except psycopg.errors.NumericValueOutOfRange as exc:  # bigint: the statement failed
                 raise self.counter_overflow(key, f"adding {delta} would take it out of range") from exc
+            assert row is not None  # the upsert returns its row
             return int(row[0])
 
         if call_id is None:
@@ -365,6 +366,7 @@ class PostgresBackend(Backend):
                     raise
             except psycopg.errors.NumericValueOutOfRange as exc:  # bigint: the statement failed
                 raise self.counter_overflow(key, f"adding {delta} would take it out of range") from exc
+            assert row is not None  # the upsert returns its row
             return int(row[0])
 
         sent_at = time.monotonic()
