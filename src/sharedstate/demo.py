@@ -654,7 +654,7 @@ def demo_command(
 
     chosen = [m for m in (modes or MODES) if stack in ("all", MODES[m].stack)]
     if not chosen:
-        raise click.UsageError(f"none of the modes given with --mode is an {stack} server")
+        raise click.UsageError(f"none of the modes given with --mode is a {stack.upper()} server")
     settings = Settings(
         modes=chosen,
         variants=list(variants) or list(ALL_VARIANTS),
