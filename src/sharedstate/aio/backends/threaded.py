@@ -1,0 +1,128 @@
+"""Async backends that run the sync backend: in a thread of the store's own (SQLite,
+memcached, the manager client), or inline where nothing ever waits (``memory://``).
+
+Why a thread, and not a native async client:
+
+* **SQLite** has no async API: every async SQLite driver (aiosqlite and the like) runs the
+  C library in a thread too, adding a queue and a second future per statement. Ours runs
+  the sync backend itself (its WAL set-up, conditional ``UPDATE``, short busy wait and
+  connection pool) in one dedicated thread per store and event loop: one hop per request,
+  and the same code as the sync store, so the two never disagree about the file.
+* **memcached**: the maintained async clients (aiomcache, emcache) do not speak what the
+  sync backend relies on (``gets``/``cas`` with its timeouts and call-id records, SASL
+  credentials) and each would be a second mapping of errors to keep true. The sync
+  backend (pymemcache) in a thread keeps one.
+* **the manager client** is ``multiprocessing.managers``, blocking by design.
+
+One thread per store and loop (``max_workers=1``): combining already leaves one request
+in flight per name and loop, requests of one store take turns on the store's own lock
+anyway (SQLite's writer lock), and a single thread never contends for the GIL with a
+sibling. The loop thread only hands over a request and awaits its future; it never blocks.
+
+A request in the thread cannot be interrupted, so it is never abandoned either: the
+driver awaits its answer, which the sync backend bounds by the call's deadline
+(``time_left``, passed into the thread). So an embedded store, which keeps no call ids,
+never has a write in doubt. Only when the event loop itself shuts the request down (its
+task cancelled) is the answer lost; the store stays consistent (a write is atomic), and
+the cancelled caller learns nothing, as with any cancelled call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from ...backends.base import _DEADLINE, Backend, Record, deadline_scope
+from .base import AsyncBackend
+
+T = TypeVar("T")
+
+
+def _in_scope(deadline: float | None, work: Callable[..., T], *args: Any) -> T:
+    if deadline is None:
+        return work(*args)
+    with deadline_scope(deadline):
+        return work(*args)
+
+
+def _nothing() -> None:
+    return None
+
+
+class ThreadedBackend(AsyncBackend):
+    """The sync backend, run in one thread of this store and event loop."""
+
+    def __init__(self, sync: Backend) -> None:
+        super().__init__(sync)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sharedstate-io")
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, _in_scope, _DEADLINE.get(), work, *args)
+        # shielded: a cancelled caller stops waiting, the request still ends in the thread
+        return await asyncio.shield(future)
+
+    async def load(self, key: str) -> Record | None:
+        return await self._run(self.sync.load, key)
+
+    async def compare_and_set(self, key: str, expected: int | None, data: bytes) -> tuple[bool, Record | None]:
+        return await self._run(self.sync.compare_and_set, key, expected, data)
+
+    async def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
+        return await self._run(self.sync.counter_add, key, delta, call_id)
+
+    async def counter_outcome(self, key: str, call_id: str) -> Any:
+        return await self._run(self.sync.counter_outcome, key, call_id)
+
+    async def counter_get(self, key: str) -> int:
+        return await self._run(self.sync.counter_get, key)
+
+    async def counter_set(self, key: str, value: int) -> None:
+        await self._run(self.sync.counter_set, key, value)
+
+    async def delete(self, key: str) -> bool:
+        return await self._run(self.sync.delete, key)
+
+    async def keys(self, prefix: str) -> Iterable[str]:
+        return await self._run(lambda: list(self.sync.keys(prefix)))
+
+    async def aclose(self) -> None:
+        """Lets the thread finish what it runs, then ends it. The sync backend's
+        connections stay: other event loops of this store may still use them."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, _nothing)  # after whatever was queued
+        self._executor.shutdown(wait=False)
+
+
+class InlineBackend(AsyncBackend):
+    """``memory://``: a dict behind a lock held for microseconds; a thread hop would cost
+    far more than the request, and nothing in it ever waits."""
+
+    async def load(self, key: str) -> Record | None:
+        return self.sync.load(key)
+
+    async def compare_and_set(self, key: str, expected: int | None, data: bytes) -> tuple[bool, Record | None]:
+        return self.sync.compare_and_set(key, expected, data)
+
+    async def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
+        return self.sync.counter_add(key, delta, call_id)
+
+    async def counter_outcome(self, key: str, call_id: str) -> Any:
+        return self.sync.counter_outcome(key, call_id)
+
+    async def counter_get(self, key: str) -> int:
+        return self.sync.counter_get(key)
+
+    async def counter_set(self, key: str, value: int) -> None:
+        self.sync.counter_set(key, value)
+
+    async def delete(self, key: str) -> bool:
+        return self.sync.delete(key)
+
+    async def keys(self, prefix: str) -> Iterable[str]:
+        return list(self.sync.keys(prefix))
+
+
+__all__ = ["InlineBackend", "ThreadedBackend"]
