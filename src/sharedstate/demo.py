@@ -442,8 +442,8 @@ def run_demo(
                 os.path.join(workdir, f"{mode.name}.log"),
             )
             server.wait_ready()
-            for variant in settings.variants:
-                if variant not in mode.variants:
+            for variant in mode.variants:
+                if variant not in settings.variants:
                     continue
                 row = Row(mode.name, variant)
                 for round_number in range(settings.rounds):

@@ -54,6 +54,7 @@ from quart import Quart, current_app, has_app_context
 from quart.cli import AppGroup, ScriptInfo, pass_script_info
 
 from . import cli_show
+from .aio import AsyncStore, connect_async
 from .backends import split_url
 from .declared import (
     DeclaredObject,
@@ -107,12 +108,10 @@ class AppStore(StoreHolder):
         }
 
     @property
-    def store(self) -> Any:
+    def store(self) -> AsyncStore:  # type: ignore[override]
         """The app's :class:`~sharedstate.AsyncStore` (lazy: making it opens nothing)."""
         store = self._store
         if store is None:
-            from . import connect_async
-
             with self._lock:
                 if self._store is None:
                     self._store = connect_async(self.url, **self.connect_options())
@@ -190,7 +189,7 @@ class SharedState:
             yield instance
 
     @property
-    def store(self) -> Any:
+    def store(self) -> AsyncStore:
         """The async store of the app in use."""
         return self._app_store().store
 
