@@ -141,6 +141,7 @@ MODES.update(
     for name, label, command, line, needs in ASGI_SERVERS
 )
 ALL_VARIANTS = tuple(dict.fromkeys((*VARIANTS, *ASGI_VARIANTS)))
+ASGI_MODES = frozenset(name for name, mode in MODES.items() if mode.stack == "asgi")
 
 
 # -- results -------------------------------------------------------------------------------
@@ -532,14 +533,13 @@ def render(rows: list[Row], settings: Settings, url: str, console: Any) -> None:
         )
     console.print(table)
     console.print(f"sharedstate store: {redact_url(url)}")
-    asgi_modes = {name for name, mode in MODES.items() if mode.stack == "asgi"}
     notes = [
         "per-process copies: two processes handed out the same number; each worker (and, with "
         "processes=N, each request's forked child) counts on its own copy of the global.",
         "lost updates: one process handed out a number twice; two threads, greenlets or "
         "async tasks read the same value before either wrote it back.",
     ]
-    bare = [r for r in rows if r.variant == "naive" and r.exact and r.mode not in asgi_modes]
+    bare = [r for r in rows if r.variant == "naive" and r.exact and r.mode not in ASGI_MODES]
     if bare:
         where = ", ".join(
             f"{r.mode} ({r.processes} process{'es' if r.processes != 1 else ''} answered)"
@@ -552,7 +552,7 @@ def render(rows: list[Row], settings: Settings, url: str, console: Any) -> None:
             "the '+ I/O' row does one I/O (time.sleep(0), standing for a log line or a query) "
             "between read and write, as real methods do."
         )
-    notes += asgi_notes(rows, asgi_modes)
+    notes += asgi_notes(rows, ASGI_MODES)
     for note in notes:
         console.print(f"- {note}", highlight=False)
     shared_rows = [r for r in rows if r.variant.startswith("sharedstate")]
