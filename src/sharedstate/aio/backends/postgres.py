@@ -36,7 +36,13 @@ from psycopg.pq import TransactionStatus
 
 from ...backends.base import UNKNOWN, Record, time_left
 from ...backends.postgres import PostgresBackend
-from ...backends.postgres_sql import CALLS_KEPT_SECONDS, TRIM_AT_MOST, TRIM_EVERY, WaitTimeout, _abort_on_close
+from ...backends.postgres_sql import (
+    CALLS_KEPT_SECONDS,
+    TRIM_AT_MOST,
+    TRIM_EVERY,
+    WaitTimeout,
+    _abort_on_close,
+)
 from ...errors import SharedStateError
 from .base import AsyncBackend
 from .timeouts import within

@@ -39,8 +39,15 @@ from ...backends.redis import (
     _glob_escape,
     _pack_evalsha,
 )
-from ...backends.redis_calls import CALL_LOG, CALLS_KEPT, COUNTER_ADD, COUNTER_OUTCOME, SHAS, pack_script
-from ...errors import CounterOverflowError, CorruptStoreError, SharedStateError
+from ...backends.redis_calls import (
+    CALL_LOG,
+    CALLS_KEPT,
+    COUNTER_ADD,
+    COUNTER_OUTCOME,
+    SHAS,
+    pack_script,
+)
+from ...errors import CorruptStoreError, CounterOverflowError, SharedStateError
 from .base import AsyncBackend
 from .timeouts import within
 
