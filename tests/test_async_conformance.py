@@ -256,3 +256,16 @@ def test_one_store_from_several_event_loops(store_url):
         thread.join()
     everything = first + second + results[0] + results[1]
     assert sorted(everything) == list(range(1, 141))
+
+
+async def test_each_server_has_its_native_async_driver(store_url, backend_name):
+    """Redis and PostgreSQL are awaited on their own async drivers; the others run their
+    sync backend in the store's thread (SQLite, memcached, manager) or inline (memory)."""
+    store = sharedstate.connect_async(store_url)
+    expected = {
+        "redis": "AsyncRedisBackend",
+        "postgresql": "AsyncPostgresBackend",
+        "memory": "InlineBackend",
+    }.get(backend_name, "ThreadedBackend")
+    assert type(store._here().backend).__name__ == expected
+    await store.aclose()

@@ -19,6 +19,15 @@ over (a counter re-created from its factory would hand out numbers again):
   the truth; an add that lands outside the range is taken back at once (``incr`` of its
   opposite) and refused. Limit, honestly: another add to the same counter in that instant
   sees a value that includes the refused one (only ever at ±4.6e18).
+  Call ids are not recorded, so ``counter_outcome`` answers ``UNKNOWN``: an add whose reply
+  was lost has an unknown outcome. memcached has no scripts and no atomic step over two
+  items, and its meta arithmetic (``ma``) cannot carry an id; recording one would turn every
+  add into a read and a compare-and-swap of an item holding the value and the ids (two
+  round trips, retried under contention) in place of one native ``incr``.
+* **Errors**: one raised once a request was being sent is marked ``request_sent``; one
+  raised before (refused, connect timeout) is not. An idle pooled connection that the server
+  closed is dropped before use, and sockets close with ``SO_LINGER`` 0, so that a request
+  given up on is dropped by the kernel instead of being delivered later.
 * **Eviction is detected** with an "existed" marker, a tiny item written beside every record
   and counter when it is created. A read that finds the marker but not the item raises
   :class:`~sharedstate.errors.StateLostError` (in any process, not only one that had the
@@ -39,6 +48,7 @@ TLS: ``?tls=true`` (memcached built with TLS), with ``?ssl_ca_certs=`` to trust 
 from __future__ import annotations
 
 import hashlib
+import select
 import socket
 import ssl
 import struct
@@ -60,11 +70,13 @@ from ..errors import (
     ConfigurationError,
     CorruptStoreError,
     InvalidURLError,
+    SharedStateError,
     StateLostError,
     StateTooLargeError,
     StoreTimeoutError,
+    mark_sent,
 )
-from .base import Backend, Record
+from .base import Backend, Record, time_left
 from .pool import IdlePool
 
 T = TypeVar("T")
@@ -125,6 +137,7 @@ class MemcachedBackend(Backend):
             if self._credentials is not None:
                 self._authenticate(client, *self._credentials)
             stats = client.stats()
+            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except (BackendUnavailableError, ConfigurationError):
             client.close()
             raise
@@ -134,10 +147,10 @@ class MemcachedBackend(Backend):
                 raise BackendUnavailableError(
                     f"memcached at {self._where} refused the credentials of {self.describe()}: {exc}"
                 ) from exc
-            raise self._translate(exc) from exc
+            raise self._translate(exc, sent=False) from exc
         except (OSError, EOFError) as exc:
             client.close()
-            raise self._translate(exc) from exc
+            raise self._translate(exc, sent=False) from exc
         # pid and start time name one run of the server; a new run starts empty
         identity = (int(stats.get(b"pid", 0)), int(time.time()) - int(stats.get(b"uptime", 0)))
         known, self._server_identity = self._server_identity, identity
@@ -179,25 +192,43 @@ class MemcachedBackend(Backend):
                 f"memcached at {self._where} refused the credentials of {self.describe()}"
             )
 
-    def _translate(self, exc: BaseException) -> Exception:
+    def _translate(self, exc: BaseException, sent: bool) -> SharedStateError:
+        """The one mapping of pymemcache's and the socket's errors to ours; ``sent``: a
+        request may have reached the server (marked with :func:`~sharedstate.errors.mark_sent`)."""
+        error: SharedStateError
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            return StoreTimeoutError(
+            error = StoreTimeoutError(
                 f"memcached at {self._where} did not answer within {self.timeout:g} s "
                 f"(connect: {self.connect_timeout:g} s; see ?timeout=)"
             )
-        if isinstance(exc, MemcacheError) and not isinstance(exc, MemcacheUnexpectedCloseError):
-            return BackendUnavailableError(f"memcached at {self._where} failed: {exc}")
-        detail = getattr(exc, "strerror", None) or exc
-        return BackendUnavailableError(f"cannot reach memcached at {self._where}: {detail}")
+        elif isinstance(exc, MemcacheError) and not isinstance(exc, MemcacheUnexpectedCloseError):
+            # the server answered with an error; any earlier request of the same step may
+            # still have taken effect
+            error = BackendUnavailableError(f"memcached at {self._where} failed: {exc}")
+        else:
+            detail = getattr(exc, "strerror", None) or exc
+            error = BackendUnavailableError(f"cannot reach memcached at {self._where}: {detail}")
+        return mark_sent(error) if sent else error
+
+    def _acquire(self) -> Client:
+        """An idle connection the server has not closed (it restarted), or a new one:
+        nothing is sent on a dead socket, so such a call does not fail needlessly."""
+        pool = self._pool
+        client = pool.acquire()
+        while client.sock is None or select.select([client.sock], [], [], 0)[0]:
+            pool.discard(client)  # idle yet readable: closed by the server, or out of step
+            client = pool.acquire()
+        return client
 
     def _run(self, work: Callable[[Client], T]) -> T:
         pool = self._pool
-        client = pool.acquire()
+        client = self._acquire()
         try:
+            client.sock.settimeout(time_left(self.timeout))  # what the call's deadline leaves
             result = work(client)
         except (MemcacheError, OSError, EOFError) as exc:
             pool.discard(client)
-            raise self._translate(exc) from exc
+            raise self._translate(exc, sent=True) from exc
         except BaseException:
             pool.discard(client)
             raise

@@ -25,6 +25,8 @@ How it keeps many processes correct and fast:
   would block its event loop (the deadlock of zodb/relstorage#382).
 * **A pool of connections per process**, opened lazily and again after ``fork``: the
   SQLite docs forbid carrying an open connection across ``fork()`` (howtocorrupt §2.7).
+  And no fork happens while a thread is inside SQLite (``forkgate.py``): its library
+  mutexes would be copied locked, and the child would hang in its first ``connect``.
   Pooled rather than per thread, because servers that start a thread or a greenlet per
   request would otherwise open (and keep) a connection per request.
 * **Schema creation that is safe when hundreds of processes start at once**: ``CREATE
@@ -51,6 +53,7 @@ from ..errors import (
     StoreTimeoutError,
 )
 from .base import GAVE_UP, UNKNOWN, Backend, Change, Record, addable_range, redact_url
+from .forkgate import GATE
 from .pool import IdlePool
 
 T = TypeVar("T")
@@ -172,7 +175,8 @@ class SQLiteBackend(Backend):
                         f"the SQLite database {self.path!r} stayed locked by other writers for "
                         f"more than {self.timeout:g} s (raise it with ?timeout=)"
                     ) from exc
-                time.sleep(random.uniform(pause / 2, pause))
+                with GATE.outside:  # a fork need not wait for our pause
+                    time.sleep(random.uniform(pause / 2, pause))
                 pause = min(pause * 2, _LONGEST_PAUSE)
             except sqlite3.Error as exc:
                 raise self._translate(exc) from exc
@@ -191,27 +195,30 @@ class SQLiteBackend(Backend):
         return BackendUnavailableError(f"SQLite error on {self.path!r}: {message}")
 
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        pool = self._connections
-        connection = pool.acquire()
-        try:
-            result = self._retrying(lambda: work(connection))
-        except BaseException:
-            pool.discard(connection)  # its state is unknown
-            raise
-        pool.release(connection)
-        return result
+        with GATE:  # no fork while this thread is inside SQLite (forkgate.py)
+            pool = self._connections
+            connection = pool.acquire()
+            try:
+                result = self._retrying(lambda: work(connection))
+            except BaseException:
+                pool.discard(connection)  # its state is unknown
+                raise
+            pool.release(connection)
+            return result
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
         """One autocommit statement; returns the number of rows it changed. The first try
         runs without the retry machinery: this is the hot path of every call."""
         pool = self._connections
-        connection = pool.acquire()
-        try:
-            changed = connection.execute(sql, params).rowcount
-        except sqlite3.Error:
+        with GATE:
+            connection = pool.acquire()
+            try:
+                changed = connection.execute(sql, params).rowcount
+            except sqlite3.Error:
+                changed = -1
             pool.release(connection)
+        if changed < 0:
             return self._run(lambda c: c.execute(sql, params).rowcount)
-        pool.release(connection)
         return changed
 
     # -- records -------------------------------------------------------------------------
@@ -260,7 +267,8 @@ class SQLiteBackend(Backend):
                     "SELECT version, data FROM sharedstate_records WHERE key = ?", (key,)
                 ).fetchone()
                 record = Record(row[0], row[1]) if row else None
-                data = change(record)
+                with GATE.outside:  # user code: it may fork, or take long
+                    data = change(record)
                 if data is None:
                     connection.execute("COMMIT")
                     return record
@@ -308,16 +316,17 @@ class SQLiteBackend(Backend):
         self.check_counter(key, delta, "amount")
         low, high = addable_range(delta)
         pool = self._connections
-        connection = pool.acquire()
-        try:  # the hot path: an existing counter, one statement, no retry machinery
-            row = connection.execute(
-                "UPDATE sharedstate_counters SET value = value + ? "
-                "WHERE key = ? AND value BETWEEN ? AND ? RETURNING value",
-                (delta, key, low, high),
-            ).fetchone()
-        except sqlite3.Error:
-            row = None
-        pool.release(connection)
+        with GATE:
+            connection = pool.acquire()
+            try:  # the hot path: an existing counter, one statement, no retry machinery
+                row = connection.execute(
+                    "UPDATE sharedstate_counters SET value = value + ? "
+                    "WHERE key = ? AND value BETWEEN ? AND ? RETURNING value",
+                    (delta, key, low, high),
+                ).fetchone()
+            except sqlite3.Error:
+                row = None
+            pool.release(connection)
         if row is None:
             row = self._run(
                 lambda c: c.execute(
@@ -350,4 +359,5 @@ class SQLiteBackend(Backend):
         )
 
     def close(self) -> None:
-        self._connections.drain()
+        with GATE:
+            self._connections.drain()

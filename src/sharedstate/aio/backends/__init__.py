@@ -13,7 +13,10 @@ from ...backends.base import Backend
 from .base import AsyncBackend
 
 #: sync backend class name -> (module, class) of its native async twin
-NATIVE: dict[str, tuple[str, str]] = {}
+NATIVE: dict[str, tuple[str, str]] = {
+    "RedisBackend": ("redis", "AsyncRedisBackend"),
+    "PostgresBackend": ("postgres", "AsyncPostgresBackend"),
+}
 
 
 def open_async_backend(sync: Backend) -> AsyncBackend:
