@@ -31,13 +31,21 @@ def serve(
     workers: int,
     env: dict[str, str],
     log: Path,
+    cwd: Path | None = None,
 ) -> Iterator[str]:
-    """Starts ``command(port)`` and yields its base URL once ``workers`` workers are ready."""
+    """Starts ``command(port)`` (in ``cwd``, when given) and yields its base URL once
+    ``workers`` workers are ready."""
     port = free_port()
+
+    def run(port: int, _workers: int, _threads: int) -> list[str]:
+        if cwd is None:
+            return command(port)
+        return ["/bin/sh", "-c", 'cd "$0" && exec "$@"', str(cwd), *command(port)]
+
     mode = Mode(
         log.stem,
         log.stem,
-        lambda port, _w, _t: command(port),
+        run,
         lambda w: w,
         boot_line=ready_line,
     )

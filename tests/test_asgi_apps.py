@@ -48,12 +48,13 @@ def test_fastapi_examples_under_uvicorn_workers(tmp_path: Path) -> None:
     for name in ("naive_app", "shared_app"):
         command = _uvicorn(f"{name}:app", 4, "--app-dir", str(folder))
         log = tmp_path / f"{name}.log"
-        with serve(command, UVICORN_READY, 4, {}, log) as base:
+        with serve(command, UVICORN_READY, 4, {}, log, cwd=folder) as base:
             seen, errors, _ = _burst(base + "/", 100, 60)
         assert errors == [], log.read_text()[-2000:]
         results[name] = sorted(value for value, _ in seen)
     print("naive FastAPI example under 4 workers:", len(set(results["naive_app"])), "unique of 100")
     assert results["shared_app"] == list(range(1, 101))
+    assert (folder / "sharedstate.db").exists()  # the example's store, in its directory
 
 
 def test_fastapi_examples_differ_by_two_lines() -> None:
