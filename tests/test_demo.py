@@ -176,6 +176,18 @@ def test_cli_prints_the_table_and_exits_0(tmp_path: Path) -> None:
     print(gunicorn_naive)  # observed, not asserted
 
 
+@needs_asgi_servers
+def test_asgi_sharedstate_rows_exact_on_redis(redis_url: str) -> None:
+    """The ASGI sharedstate rows on Redis (redis.asyncio in every worker), 100 clients."""
+    rows = run_demo(Settings(modes=ASGI_MODES, variants=["sharedstate"], url=redis_url))
+    print("\n" + describe(rows))
+    assert [r.mode for r in rows] == ASGI_MODES
+    for row in rows:
+        assert row.errors == [], (row.mode, row.errors[:3])
+        assert sorted(row.values) == list(range(1, 101)), row.mode
+        assert row.exact
+
+
 def test_url_option_runs_on_the_given_store(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/mine.db"
     rows = run_demo(

@@ -644,7 +644,8 @@ def demo_command(
     port: int | None,
     json_path: str | None,
 ) -> None:
-    """The classic Flask global counter, naive beside sharedstate, under real servers.
+    """The classic global counter (Flask; async def under ASGI servers), naive beside
+    sharedstate, under real servers.
 
     Starts each server mode on 127.0.0.1, sends CLIENTS simultaneous requests to each app and
     prints what the clients saw. Exit status 0 only when every sharedstate row is exact.
