@@ -76,6 +76,7 @@ class AsyncStore:
         self._tokens = self._sync._tokens
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PerLoop] = weakref.WeakKeyDictionary()
         self._pid = os.getpid()
+        self._inherited: list[Any] = []  # what the parent's loops held, after a fork
         #: leases held per task and lock key (see AsyncLock)
         self._leases: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[str, AsyncLease]] = (
             weakref.WeakKeyDictionary()
@@ -187,6 +188,8 @@ class AsyncStore:
         """This event loop's backend and combiners, made on first use in this process."""
         loop = asyncio.get_running_loop()
         if self._pid != os.getpid():  # a forked child: the parent's loops are not ours
+            # kept referenced, never used: no finalizer may touch the parent's sockets
+            self._inherited.append(self._loops)
             self._loops = weakref.WeakKeyDictionary()
             self._leases = weakref.WeakKeyDictionary()
             self._pid = os.getpid()
