@@ -195,6 +195,10 @@ class AsyncStore:
             self._pid = os.getpid()
         here = self._loops.get(loop)
         if here is None:
+            # a loop's connections refer to it, so its entry would keep it alive for good:
+            # entries of loops closed meanwhile (one per test, say) are dropped here
+            for closed in [other for other in self._loops if other.is_closed()]:
+                del self._loops[closed]
             here = self._loops[loop] = _PerLoop(open_async_backend(self._sync.backend))
         return here
 
