@@ -19,8 +19,11 @@ Cancellation and deadlines, call by call:
 * cancelled while its batch is under way: the call is dropped from the batch if the batch
   has not yet computed its write (the engine runs the change again after every conflict,
   and the change skips cancelled calls), otherwise it takes effect with the batch, like a
-  request already on the wire; when every caller of a batch is gone, the batch is
-  withdrawn before its next request (``driver.Guard``), never during one;
+  request already on the wire; when every caller of a batch is gone, the batch stops at
+  its next wait (``driver.Guard``), never around a request;
+* a lone call (nothing queued or running on its name) runs in its caller's own task: a
+  cancellation reaches its step directly, at a wait or around a request, with the same
+  outcome as above: not sent, or taken effect or not, never half;
 * every call has its own deadline; a batch is carried under its most pressing one; a call
   whose deadline passed while queued gets :class:`~sharedstate.errors.StoreTimeoutError`
   (it never ran); a batch that timed out puts back the calls whose own deadline is still

@@ -233,7 +233,7 @@ class AsyncStore:
             def change(record: Any, frame: Any) -> tuple[bytes | None, Any]:
                 live = [call for call in batch if not call.cancelled]
                 if not live:
-                    guard.withdrawn = True  # nobody left: stop before the next request
+                    guard.withdrawn = True  # nobody left: stop at the next wait
                     return None, (live, None)
                 payload, outcome = objects.batch_change(spec, live)(record, frame)  # type: ignore[arg-type]
                 return payload, (live, outcome)
