@@ -139,6 +139,8 @@ class AsyncPostgresBackend(AsyncBackend):
             try:
                 async with within(max(deadline - time.monotonic(), 0.001)):
                     pair = self._idle_pair() or await self._connect()
+            except SharedStateError:  # translated already (a StoreTimeoutError among them)
+                raise
             except TimeoutError:
                 error = psycopg.errors.ConnectionTimeout("connection timeout expired")
                 raise sync._translate(error, sent=False) from None
