@@ -294,3 +294,19 @@ def test_an_unreachable_postgresql_is_reported_as_such():
             await store.counter("c").incr()
 
     asyncio.run(first_call())
+
+
+async def test_sync_and_async_locks_on_one_name_exclude_each_other(store_url):
+    sync_store = sharedstate.connect(store_url)
+    async_store = sharedstate.connect_async(store_url)
+    held = sync_store.lock("report", ttl=10).acquire()
+    with pytest.raises(StoreTimeoutError):
+        await async_store.lock("report", timeout=0.2).acquire()
+    held.release()
+    lease = await async_store.lock("report", ttl=10).acquire()
+    assert lease.token == held.token + 1  # one sequence of fencing tokens
+    with pytest.raises(StoreTimeoutError):
+        await asyncio.to_thread(sync_store.lock("report", timeout=0.2).acquire)
+    await lease.release()
+    sync_store.close()
+    await async_store.aclose()
