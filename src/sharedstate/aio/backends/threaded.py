@@ -8,6 +8,10 @@ Why threads, and not a native async client:
   the sync backend itself (its WAL set-up, conditional ``UPDATE``, short busy wait and
   connection pool) in threads of the store's own per event loop: one hop per request,
   and the same code as the sync store, so the two never disagree about the file.
+  Measured (``benchmarks/sqlite_async_drivers.py``, a raw ``UPDATE ... RETURNING`` awaited
+  in a loop, this project's 2-core machine): aiosqlite 13,000/s, one executor thread
+  24,000/s, and 49,000/s inline, which blocks the loop for every statement (and for as
+  long as another process holds the write lock), so it is not an option.
 * **memcached**: the maintained async clients (aiomcache, emcache) do not speak what the
   sync backend relies on (``gets``/``cas`` with its timeouts and call-id records, SASL
   credentials) and each would be a second mapping of errors to keep true. The sync
