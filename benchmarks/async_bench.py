@@ -87,13 +87,13 @@ async def raw_baselines(url: str, key: str) -> dict[str, Callable[[], Awaitable[
         import psycopg
 
         connection = await psycopg.AsyncConnection.connect(url.split("?")[0], autocommit=True)
-        await connection.execute("CREATE TABLE IF NOT EXISTS bench_raw (k text PRIMARY KEY, v bigint)")
-        await connection.execute("INSERT INTO bench_raw VALUES (%s, 0) ON CONFLICT DO NOTHING", (key,))
+        await connection.execute("CREATE TABLE IF NOT EXISTS sharedstate_async_bench_raw (k text PRIMARY KEY, v bigint)")
+        await connection.execute("INSERT INTO sharedstate_async_bench_raw VALUES (%s, 0) ON CONFLICT DO NOTHING", (key,))
         lock = asyncio.Lock()  # one connection: one statement at a time
 
         async def update() -> object:
             async with lock:
-                cursor = await connection.execute("UPDATE bench_raw SET v = v + 1 WHERE k = %s RETURNING v", (key,))
+                cursor = await connection.execute("UPDATE sharedstate_async_bench_raw SET v = v + 1 WHERE k = %s RETURNING v", (key,))
                 return await cursor.fetchone()
 
         return {"raw UPDATE RETURNING": update}

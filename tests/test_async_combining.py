@@ -37,13 +37,15 @@ class Recorder:
         self.batches.append([call.payload for call in batch])
         if self.pause:
             await asyncio.sleep(self.pause)
-        for call in batch:
-            assert call.context is not None
-            call.finish((call.payload, call.context.run(WHO.get), len(self.batches)))
+        for call in batch:  # no context: a lone call, run in its caller's own task
+            who = call.context.run(WHO.get) if call.context is not None else WHO.get()
+            call.finish((call.payload, who, len(self.batches)))
 
 
 async def test_awaits_of_one_iteration_share_one_trip_in_their_own_contexts():
-    step = Recorder()
+    """The first call finds nothing queued and runs alone in its own task; the 99 made
+    meanwhile share the next trip, each method run in its caller's context."""
+    step = Recorder(pause=0.001)
     combiner = AsyncCombiner(step)
 
     async def call(i: int) -> object:
@@ -53,7 +55,20 @@ async def test_awaits_of_one_iteration_share_one_trip_in_their_own_contexts():
     results = await asyncio.gather(*(call(i) for i in range(100)))
     assert [r[0] for r in results] == list(range(100))  # type: ignore[index]
     assert [r[1] for r in results] == [f"caller{i}" for i in range(100)]  # type: ignore[index]
-    assert len(step.batches) == 1
+    assert step.batches == [[0], list(range(1, 100))]
+
+
+async def test_a_lone_call_runs_in_its_callers_task_and_a_cancelled_one_frees_the_name():
+    step = Recorder(pause=0.05)
+    combiner = AsyncCombiner(step)
+    WHO.set("me")
+    assert await combiner.submit("x", time.monotonic() + 5) == ("x", "me", 1)
+    lone = asyncio.ensure_future(combiner.submit("gone", time.monotonic() + 5))
+    await asyncio.sleep(0.01)
+    queued = asyncio.ensure_future(combiner.submit("next", time.monotonic() + 5))
+    await asyncio.sleep(0)
+    lone.cancel()
+    assert (await asyncio.wait_for(queued, 1))[0] == "next"
 
 
 async def test_calls_made_during_a_batch_form_the_next_one():
@@ -82,20 +97,23 @@ async def test_a_timed_out_batch_puts_back_the_calls_whose_deadline_is_ahead():
 
     async def step(batch: list[AsyncCall], guard: Guard) -> None:
         tries.append([call.payload for call in batch])
-        if len(tries) == 1:
-            await asyncio.sleep(0.01)  # until the most pressing deadline has passed
+        await asyncio.sleep(0.01)
+        if len(tries) == 2:  # until the batch's most pressing deadline has passed
             raise sharedstate.StoreTimeoutError("under the batch's most pressing deadline")
         for call in batch:
             call.finish(call.payload)
 
     combiner = AsyncCombiner(step)
+    lead = asyncio.ensure_future(combiner.submit("lead", time.monotonic() + 5))
+    await asyncio.sleep(0)
     now = time.monotonic()
-    soon = asyncio.ensure_future(combiner.submit("soon", now + 0.005))
+    soon = asyncio.ensure_future(combiner.submit("soon", now + 0.015))
     patient = asyncio.ensure_future(combiner.submit("patient", now + 5))
+    assert await lead == "lead"
     with pytest.raises(sharedstate.StoreTimeoutError):
         await soon
     assert await patient == "patient"
-    assert tries[0] == ["soon", "patient"] and tries[1] == ["patient"]
+    assert tries == [["lead"], ["soon", "patient"], ["patient"]]
 
 
 async def test_a_cancelled_waiter_leaves_the_queue_and_others_still_get_results():
@@ -116,19 +134,24 @@ async def test_a_batch_whose_callers_all_left_is_withdrawn_at_its_next_safe_poin
     withdrawn: list[bool] = []
 
     async def step(batch: list[AsyncCall], guard: Guard) -> None:
-        for _ in range(100):  # a step waiting for a hold: a safe point every 10 ms
-            await asyncio.sleep(0.01)
-            if guard.withdrawn:
-                withdrawn.append(True)
-                raise Withdrawn
+        await asyncio.sleep(0.005)  # a request's round trip
+        if [call.payload for call in batch] != ["lead"]:
+            for _ in range(100):  # a step waiting for a hold: a safe point every 10 ms
+                await asyncio.sleep(0.01)
+                if guard.withdrawn:
+                    withdrawn.append(True)
+                    raise Withdrawn
         for call in batch:
-            call.finish("late")
+            call.finish("done")
 
     combiner = AsyncCombiner(step)
+    lead = asyncio.ensure_future(combiner.submit("lead", time.monotonic() + 5))
+    await asyncio.sleep(0)
     calls = [asyncio.ensure_future(combiner.submit(i, time.monotonic() + 5)) for i in range(3)]
-    await asyncio.sleep(0.02)
+    assert await lead == "done"
+    await asyncio.sleep(0.02)  # the batch of three is waiting
     for task in calls:
         task.cancel()
     await asyncio.sleep(0.05)
     assert withdrawn == [True]
-    assert await combiner.submit("next", time.monotonic() + 5) == "late"  # not wedged
+    assert await combiner.submit("lead", time.monotonic() + 5) == "done"  # not wedged

@@ -269,3 +269,44 @@ async def test_each_server_has_its_native_async_driver(store_url, backend_name):
     }.get(backend_name, "ThreadedBackend")
     assert type(store._here().backend).__name__ == expected
     await store.aclose()
+
+
+def test_connect_async_is_lazy_and_checks_its_url_at_once():
+    with pytest.raises(sharedstate.InvalidURLError):
+        sharedstate.connect_async("nope://x")
+    store = sharedstate.connect_async("redis://127.0.0.1:1/0?timeout=2")  # nothing listens
+    obj = store.object("global_obj", SomeObj, 0)  # no loop, no connection: import time
+
+    async def first_call() -> None:
+        with pytest.raises(sharedstate.BackendUnavailableError, match="127.0.0.1:1"):
+            await obj.query()
+
+    asyncio.run(first_call())
+    assert repr(obj) == "<AsyncSharedObject 'global_obj' of SomeObj>"
+
+
+def test_an_unreachable_postgresql_is_reported_as_such():
+    pytest.importorskip("psycopg")
+    store = sharedstate.connect_async("postgresql://postgres@127.0.0.1:1/test?timeout=2")
+
+    async def first_call() -> None:
+        with pytest.raises(sharedstate.BackendUnavailableError, match="127.0.0.1:1"):
+            await store.counter("c").incr()
+
+    asyncio.run(first_call())
+
+
+async def test_sync_and_async_locks_on_one_name_exclude_each_other(store_url):
+    sync_store = sharedstate.connect(store_url)
+    async_store = sharedstate.connect_async(store_url)
+    held = sync_store.lock("report", ttl=10).acquire()
+    with pytest.raises(StoreTimeoutError):
+        await async_store.lock("report", timeout=0.2).acquire()
+    held.release()
+    lease = await async_store.lock("report", ttl=10).acquire()
+    assert lease.token == held.token + 1  # one sequence of fencing tokens
+    with pytest.raises(StoreTimeoutError):
+        await asyncio.to_thread(sync_store.lock("report", timeout=0.2).acquire)
+    await lease.release()
+    sync_store.close()
+    await async_store.aclose()

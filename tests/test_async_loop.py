@@ -186,3 +186,64 @@ async def test_the_measurement_catches_sync_calls_from_async_def(stalled):
     await asyncio.to_thread(stalling.join)
     assert gap > STALL * 0.5
     store.close()
+
+
+@pytest.fixture
+def held_forever(store_url: str, backend_name: str) -> Iterator[tuple[str, HoldingProxy | str]]:
+    """(URL with ?timeout=0.5, what to stall: the proxy, or the SQLite file's path)."""
+    if backend_name == "memory":
+        pytest.skip("memory:// has no I/O to wait for")
+    url = store_url + "&timeout=0.5"
+    if backend_name == "sqlite":
+        yield url, urlsplit(store_url).path[1:]
+        return
+    parts = urlsplit(url)
+    proxy = HoldingProxy((parts.hostname or "127.0.0.1", parts.port or 0))
+    netloc = parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
+    try:
+        yield urlunsplit(parts._replace(netloc=netloc)), proxy
+    finally:
+        proxy.close()
+
+
+async def test_every_call_ends_by_its_deadline_while_the_store_is_stuck(held_forever):
+    """A store that stops answering: each call (queued or carrying the batch) ends by its
+    deadline (?timeout=0.5) with an error that says whether it took effect, while the loop
+    keeps ticking; afterwards the object works again."""
+    url, stuck = held_forever
+    store = sharedstate.connect_async(url)
+    obj = store.object("global_obj", SomeObj, 0)
+    await obj.query()
+    hits = store.counter("hits")
+    await hits.incr()
+    holder = None
+    if isinstance(stuck, HoldingProxy):
+        stuck.release.clear()
+    else:
+        holder = sqlite3.connect(stuck, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+
+    async def timed(call: object) -> tuple[float, BaseException | object]:
+        started = time.monotonic()
+        try:
+            result: BaseException | object = await call  # type: ignore[misc]
+        except sharedstate.SharedStateError as exc:
+            result = exc
+        return time.monotonic() - started, result
+
+    outcomes = await asyncio.gather(*(timed(obj.query()) for _ in range(10)), timed(hits.incr()))
+    if holder is not None:
+        holder.execute("COMMIT")
+        holder.close()
+    else:
+        stuck.release.set()  # type: ignore[union-attr]
+    for elapsed, result in outcomes:
+        assert isinstance(
+            result,
+            (sharedstate.StoreTimeoutError, sharedstate.OutcomeUnknownError, sharedstate.BackendUnavailableError),
+        ), result
+        assert elapsed < 0.5 * 1.1 + 0.1, elapsed
+    if holder is not None:  # an embedded store never loses a reply: never unknown
+        assert all(isinstance(r, sharedstate.StoreTimeoutError) for _, r in outcomes)
+    assert await asyncio.wait_for(obj.query(), 5) >= 2
+    await store.aclose()

@@ -19,8 +19,11 @@ Cancellation and deadlines, call by call:
 * cancelled while its batch is under way: the call is dropped from the batch if the batch
   has not yet computed its write (the engine runs the change again after every conflict,
   and the change skips cancelled calls), otherwise it takes effect with the batch, like a
-  request already on the wire; when every caller of a batch is gone, the batch is
-  withdrawn before its next request (``driver.Guard``), never during one;
+  request already on the wire; when every caller of a batch is gone, the batch stops at
+  its next wait (``driver.Guard``), never around a request;
+* a lone call (nothing queued or running on its name) runs in its caller's own task: a
+  cancellation reaches its step directly, at a wait or around a request, with the same
+  outcome as above: not sent, or taken effect or not, never half;
 * every call has its own deadline; a batch is carried under its most pressing one; a call
   whose deadline passed while queued gets :class:`~sharedstate.errors.StoreTimeoutError`
   (it never ran); a batch that timed out puts back the calls whose own deadline is still
@@ -46,12 +49,13 @@ class AsyncCall(Call):
 
     __slots__ = ("future",)
 
-    future: asyncio.Future[Any]
+    #: None for a lone call run in its caller's own task (its caller reads the outcome)
+    future: asyncio.Future[Any] | None
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
         Call.finish(self, result, error)
         future = self.future
-        if not future.done():  # a cancelled caller's future is done already
+        if future is not None and not future.done():  # a cancelled caller's is done already
             if error is None:
                 future.set_result(result)
             else:
@@ -59,7 +63,7 @@ class AsyncCall(Call):
 
     @property
     def cancelled(self) -> bool:
-        return self.future.cancelled()
+        return self.future is not None and self.future.cancelled()
 
 
 #: runs a batch as one step; must finish every call it does not drop (or raise)
@@ -76,15 +80,19 @@ class AsyncCombiner:
         self._worker: asyncio.Task[None] | None = None
         self._batch: list[AsyncCall] = []
         self._guard: Guard | None = None
+        self._alone = False  # a lone call runs in its caller's task (see ``submit``)
+        self._crowded = False  # the last batch had company: the next calls queue up
 
     async def submit(self, payload: Any, deadline: float) -> Any:
+        if self._worker is None and not self._alone and not self._crowded:
+            return await self._run_alone(payload, deadline)
         loop = asyncio.get_running_loop()
         call = AsyncCall(payload, deadline)
         call.context = contextvars.copy_context()
         call.future = loop.create_future()
         call.state = QUEUED
         self._queue.append(call)
-        if self._worker is None:
+        if self._worker is None and not self._alone:
             self._worker = loop.create_task(self._work())
         try:
             return await call.future
@@ -98,6 +106,24 @@ class AsyncCombiner:
                     guard.withdrawn = True
             raise
 
+    async def _run_alone(self, payload: Any, deadline: float) -> Any:
+        """The uncontended path: nothing queued or running on this name, so the call runs
+        as a batch of one in its caller's own task and context (no worker task, no extra
+        loop iterations). Calls arriving meanwhile queue up and get a worker when it ends.
+        A cancellation reaches the step directly: before its write is sent, the call never
+        happens; in flight, it is as a cancelled batch (taken effect or not, never half),
+        and the name is free again at once either way."""
+        self._alone = True
+        call = AsyncCall(payload, deadline)
+        call.future = None
+        try:
+            await self._execute([call], Guard())
+        finally:
+            self._alone = False
+            if self._queue and self._worker is None:
+                self._worker = asyncio.get_running_loop().create_task(self._work())
+        return call.outcome()
+
     async def _work(self) -> None:
         batch: list[AsyncCall] = []
         try:
@@ -108,7 +134,7 @@ class AsyncCombiner:
                 batch = self._take()
                 if not batch:
                     continue
-                crowded = len(batch) > 1
+                crowded = self._crowded = len(batch) > 1
                 await self._run_batch(batch)
                 batch = []
         except BaseException:

@@ -15,10 +15,13 @@ one after is marked with :func:`~sharedstate.errors.mark_sent`, and the engine t
 the store what became of it. A blanket ``asyncio.timeout`` here could not tell the two
 apart.
 
-Withdrawing a step (:class:`Guard`): a caller that is cancelled may withdraw the step it
-was waiting for, but only at a point where no request is in flight (before a request is
-sent, or at a sleep); an in-flight request always runs to its answer, so that what it did
-is known to the engine and never guessed.
+Withdrawing a step (:class:`Guard`): when every caller of a step is gone, the step stops
+at its next *wait* (a sleep: waiting out another's hold, or pausing before it asks again),
+never around a request: an in-flight request runs to its answer, so that what it did is
+known to the engine and never guessed, and a step whose own hold is on the record always
+goes on to release it (its change, finding no caller left, writes nothing else). Once a
+write of the step came back in doubt (its reply lost), the step is never withdrawn: the
+engine resolves what became of it, so that a lost hold or grant is not left behind.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.base import _DEADLINE
 from ..engine import ADD, CAS, LOAD, OUTCOME, SLEEP, Steps
-from ..errors import SharedStateError
+from ..errors import SharedStateError, request_sent
 
 if TYPE_CHECKING:
     from .backends.base import AsyncBackend
@@ -40,8 +43,8 @@ class Withdrawn(Exception):
 
 
 class Guard:
-    """Lets the callers of a step withdraw it at its next safe point (see the module
-    docstring); ``withdrawn`` is checked before each request and after each sleep."""
+    """Lets the callers of a step withdraw it at its next wait (see the module
+    docstring); ``withdrawn`` is checked before and after each sleep."""
 
     __slots__ = ("withdrawn",)
 
@@ -53,6 +56,7 @@ async def drive_async(steps: Steps, backend: AsyncBackend, guard: Guard | None =
     """Runs an engine step against an async backend; returns what the step returns."""
     reply: Any = None
     error: BaseException | None = None
+    doubt = False  # a write of this step lost its reply: never withdrawn from then on
     try:
         while True:
             try:
@@ -61,10 +65,12 @@ async def drive_async(steps: Steps, backend: AsyncBackend, guard: Guard | None =
                 return done.value
             reply, error = None, None
             kind = op[0]
-            if guard is not None and guard.withdrawn:
-                raise Withdrawn
             if kind == SLEEP:
+                if guard is not None and guard.withdrawn and not doubt:
+                    raise Withdrawn
                 await asyncio.sleep(op[1])
+                if guard is not None and guard.withdrawn and not doubt:
+                    raise Withdrawn
                 continue
             token = _DEADLINE.set(op[-1])
             try:
@@ -80,6 +86,7 @@ async def drive_async(steps: Steps, backend: AsyncBackend, guard: Guard | None =
                     raise AssertionError(f"unknown request {kind!r}")
             except SharedStateError as exc:
                 error = exc
+                doubt = doubt or (kind in (CAS, ADD) and request_sent(exc))
             finally:
                 _DEADLINE.reset(token)
     except BaseException:
@@ -113,9 +120,9 @@ async def run_guarded(
     orphaned: Callable[[Any], Awaitable[Any]] | None = None,
 ) -> Any:
     """Runs a step in a task of its own, so that a cancelled caller never interrupts a
-    request in flight: the step is withdrawn at its next safe point, and if it completes
-    anyway (its last write was in flight), ``orphaned(result)`` undoes what nobody will
-    use (releases a granted lock, ends a transaction's hold)."""
+    request in flight: the step is withdrawn at its next wait, and if it completes anyway
+    (its grant was on its way), ``orphaned(result)`` undoes what nobody will use
+    (releases a granted lock, ends a transaction's hold)."""
     guard = Guard()
     task = asyncio.ensure_future(drive_async(steps, backend, guard))
     try:

@@ -76,6 +76,7 @@ class AsyncStore:
         self._tokens = self._sync._tokens
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PerLoop] = weakref.WeakKeyDictionary()
         self._pid = os.getpid()
+        self._inherited: list[Any] = []  # what the parent's loops held, after a fork
         #: leases held per task and lock key (see AsyncLock)
         self._leases: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[str, AsyncLease]] = (
             weakref.WeakKeyDictionary()
@@ -187,11 +188,17 @@ class AsyncStore:
         """This event loop's backend and combiners, made on first use in this process."""
         loop = asyncio.get_running_loop()
         if self._pid != os.getpid():  # a forked child: the parent's loops are not ours
+            # kept referenced, never used: no finalizer may touch the parent's sockets
+            self._inherited.append(self._loops)
             self._loops = weakref.WeakKeyDictionary()
             self._leases = weakref.WeakKeyDictionary()
             self._pid = os.getpid()
         here = self._loops.get(loop)
         if here is None:
+            # a loop's connections refer to it, so its entry would keep it alive for good:
+            # entries of loops closed meanwhile (one per test, say) are dropped here
+            for closed in [other for other in self._loops if other.is_closed()]:
+                del self._loops[closed]
             here = self._loops[loop] = _PerLoop(open_async_backend(self._sync.backend))
         return here
 
@@ -226,7 +233,7 @@ class AsyncStore:
             def change(record: Any, frame: Any) -> tuple[bytes | None, Any]:
                 live = [call for call in batch if not call.cancelled]
                 if not live:
-                    guard.withdrawn = True  # nobody left: stop before the next request
+                    guard.withdrawn = True  # nobody left: stop at the next wait
                     return None, (live, None)
                 payload, outcome = objects.batch_change(spec, live)(record, frame)  # type: ignore[arg-type]
                 return payload, (live, outcome)

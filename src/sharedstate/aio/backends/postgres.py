@@ -16,9 +16,9 @@ The tables are created once per process by the sync backend (its advisory lock m
 concurrent first connections of many processes take turns).
 
 Time limits: every request (waiting for a free connection, connecting, the statement) is
-bounded by what the call's deadline leaves, with one ``asyncio`` timeout; a connection whose
-statement timed out or was cancelled half-way is closed (``SO_LINGER`` 0: nothing of it is
-delivered later), and the error is marked ``request_sent``. The server's own
+bounded by what the call's deadline leaves; a connection whose statement timed out or was
+cancelled half-way is closed (``SO_LINGER`` 0: nothing of it is delivered later, and no
+server-side cancel is waited for), and the error is marked ``request_sent``. The server's own
 ``statement_timeout`` (a little under ``?timeout=``) cancels a slow statement there first,
 which says for certain that it did not happen.
 """
@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import waiting
 from psycopg.pq import TransactionStatus
 
 from ...backends.base import UNKNOWN, Record, time_left
@@ -48,7 +49,30 @@ from .base import AsyncBackend
 from .timeouts import within
 
 T = TypeVar("T")
-Pair = tuple[psycopg.AsyncConnection[Any], psycopg.AsyncCursor[Any]]
+Pair = tuple["BoundedAsyncConnection", psycopg.AsyncCursor[Any]]
+
+
+class BoundedAsyncConnection(psycopg.AsyncConnection[Any]):
+    """An async psycopg connection whose every wait on the server ends by ``deadline``
+    (the twin of the sync ``BoundedConnection``), and which is closed, not cancelled on
+    the server, when its task is cancelled mid-statement.
+
+    psycopg's own ``wait`` answers a cancelled task by asking the server to cancel the
+    query and waiting up to 5 s for that, then 5 s for the reply: a stuck server would
+    hold a cancelled caller (and any ``asyncio.timeout`` around it) for 10 s. Here the
+    socket is closed at once (``SO_LINGER`` 0); the statement, if it reached the server,
+    took effect or not, which is what a cancelled call's outcome is anyway."""
+
+    deadline: float | None = None
+
+    async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        if timeout is None and self.deadline is not None:
+            timeout = max(0.001, self.deadline - time.monotonic())
+        try:
+            return await waiting.wait_async(gen, self.pgconn.socket, interval=interval, timeout=timeout)
+        except asyncio.CancelledError:
+            self.pgconn.finish()
+            raise
 
 
 class AsyncPostgresBackend(AsyncBackend):
@@ -64,12 +88,14 @@ class AsyncPostgresBackend(AsyncBackend):
 
     # -- connections ---------------------------------------------------------------------
     async def _connect(self) -> Pair:
+        """A new connection, within ``?connect_timeout=`` and what the call's deadline
+        leaves (the caller bounds this); the tables are made once per process first."""
         sync = self.sync
         if sync._schema_ready_in != os.getpid():  # once per process, by the sync backend
             await asyncio.to_thread(sync._run, lambda cursor: None)
         try:
             async with within(min(sync.connect_timeout, time_left(sync.timeout))):
-                connection = await psycopg.AsyncConnection.connect(sync._conninfo, autocommit=True)
+                connection = await BoundedAsyncConnection.connect(sync._conninfo, autocommit=True)
         except TimeoutError:
             error = psycopg.errors.ConnectionTimeout("connection timeout expired")
             raise sync._translate(error, sent=False) from None
@@ -77,7 +103,12 @@ class AsyncPostgresBackend(AsyncBackend):
             raise sync._translate(exc, sent=False) from exc
         _abort_on_close(connection.pgconn.socket)
         try:
+            connection.deadline = time.monotonic() + time_left(sync.timeout)
             await connection.execute(f"SET statement_timeout = {int(sync.timeout * 900)}")
+            connection.deadline = None
+        except psycopg.Error as exc:
+            await connection.close()
+            raise sync._translate(exc, sent=False) from exc
         except BaseException:
             await connection.close()
             raise
@@ -93,42 +124,50 @@ class AsyncPostgresBackend(AsyncBackend):
         return None
 
     async def _run(self, work: Callable[[psycopg.AsyncCursor[Any]], Awaitable[T]]) -> T:
-        """Runs ``work`` on a pooled connection's cursor, bounded by the call's deadline."""
+        """Runs ``work`` on a pooled connection's cursor, bounded by the call's deadline:
+        waiting for a free connection and connecting under one timeout, every wait on the
+        server by the connection's own (:class:`BoundedAsyncConnection`)."""
         sync = self.sync
-        pair: Pair | None = None
-        sent = False
+        left = time_left(sync.timeout)
+        deadline = time.monotonic() + left
         try:
-            async with within(time_left(sync.timeout)):
-                async with self._slots:
-                    pair = self._idle_pair() or await self._connect()
-                    sent = True
-                    result = await work(pair[1])
-        except psycopg.Error as exc:
-            # a server's error (the statement failed, so it changed nothing) leaves the
-            # connection usable; a broken one may have run it
-            broken = pair is None or pair[0].broken
-            if pair is not None:
-                await self._settle(pair, keep=not broken)
-            raise sync._translate(exc, sent=pair is not None and broken) from exc
-        except SharedStateError:  # refused by our own check (or while connecting)
-            if pair is not None:
-                await self._settle(pair, keep=True)
-            raise
+            async with within(left):
+                await self._slots.acquire()
         except TimeoutError:
-            if pair is not None:
-                await self._settle(pair, keep=False)
-            if sent:
-                raise sync._translate(WaitTimeout("no reply by the call's deadline"), sent=True) from None
             raise sync._translate(TimeoutError("all connections busy"), sent=False) from None
-        except BaseException:  # cancelled half-way: the statement's state is unknown
-            if pair is not None:
+        try:
+            try:
+                async with within(max(deadline - time.monotonic(), 0.001)):
+                    pair = self._idle_pair() or await self._connect()
+            except SharedStateError:  # translated already (a StoreTimeoutError among them)
+                raise
+            except TimeoutError:
+                error = psycopg.errors.ConnectionTimeout("connection timeout expired")
+                raise sync._translate(error, sent=False) from None
+            connection = pair[0]
+            connection.deadline = deadline  # type: ignore[attr-defined]
+            try:
+                result = await work(pair[1])
+            except psycopg.Error as exc:
+                # a server's error (the statement failed, so it changed nothing) leaves the
+                # connection usable; a broken or timed-out one may have run it
+                sent = connection.broken or isinstance(exc, WaitTimeout)
+                await self._settle(pair, keep=not sent)
+                raise sync._translate(exc, sent=sent) from exc
+            except SharedStateError:  # refused by our own check: the connection is fine
+                await self._settle(pair, keep=True)
+                raise
+            except BaseException:  # cancelled half-way: the statement's state is unknown
                 await self._settle(pair, keep=False)
-            raise
-        await self._settle(pair, keep=True)
-        return result
+                raise
+            await self._settle(pair, keep=True)
+            return result
+        finally:
+            self._slots.release()
 
     async def _settle(self, pair: Pair, keep: bool) -> None:
         connection = pair[0]
+        connection.deadline = None  # type: ignore[attr-defined]
         if keep and not connection.closed and connection.info.transaction_status == TransactionStatus.IDLE:
             if len(self._idle) < self.sync.pool_max:
                 self._idle.append(pair)

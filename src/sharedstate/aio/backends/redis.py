@@ -114,6 +114,9 @@ class AsyncRedisBackend(AsyncBackend):
             if isinstance(exc, redis.exceptions.NoScriptError):
                 raise
             raise self.sync._translate(exc, sent=False) from exc
+        except SharedStateError:  # from the sync backend's first connection (see _ready)
+            await _close(connection)
+            raise
         except (redis.RedisError, TimeoutError, OSError) as exc:
             await _close(connection)
             if not isinstance(exc, redis.RedisError):
