@@ -70,9 +70,9 @@ def _slots_of(cls: type) -> tuple[str, ...]:
     return tuple(names)
 
 
-def state_of(instance: object) -> dict[str, Any]:
+def state_of(instance: Any) -> dict[str, Any]:
     """The attributes that make up an instance's state (read, not copied)."""
-    slots = _slots_of(type(instance))
+    slots = _slots_of(type(instance))  # type: ignore[arg-type]
     if not slots:
         return instance.__dict__
     state = dict(getattr(instance, "__dict__", ()))

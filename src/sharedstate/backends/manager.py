@@ -224,14 +224,13 @@ class ManagerBackend(Backend):
     authenticated connection."""
 
     schemes = ("manager",)
-    parameters: ClassVar[frozenset[str]] = frozenset({"timeout", "connect_timeout", "authkey"})
+    parameters: ClassVar[frozenset[str]] = frozenset({"connect_timeout", "authkey"})
     may_evict = True  # the server's state is gone when it restarts
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
-        super().__init__(url, options)
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        super().__init__(url, options, timeout)
         self.host, self.port, self._authkey = parse_manager_url(url)
         try:
-            self.timeout = float(options.get("timeout", "10"))
             self.connect_timeout = float(options.get("connect_timeout", min(2.0, self.timeout)))
         except ValueError as exc:
             raise InvalidURLError(f"bad number in {self.describe()}: {exc}") from None

@@ -93,17 +93,16 @@ class MemcachedBackend(Backend):
 
     schemes = ("memcached",)
     parameters: ClassVar[frozenset[str]] = frozenset(
-        {"timeout", "connect_timeout", "namespace", "tls", "ssl_ca_certs"}
+        {"connect_timeout", "namespace", "tls", "ssl_ca_certs"}
     )
     may_evict = True
     counter_range = (-(2**62), 2**62 - 1)
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
-        super().__init__(url, options)
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        super().__init__(url, options, timeout)
         parts = urlsplit(url)
         try:
             self.host, self.port = parts.hostname or "localhost", parts.port or 11211
-            self.timeout = float(options.get("timeout", "10"))
             self.connect_timeout = float(options.get("connect_timeout", min(2.0, self.timeout)))
         except ValueError as exc:
             raise InvalidURLError(f"bad port or number in {self.describe()}: {exc}") from None

@@ -121,18 +121,17 @@ class PostgresBackend(Backend):
 
     schemes = ("postgresql", "postgres")
     parameters: ClassVar[frozenset[str]] = frozenset(
-        {"timeout", "connect_timeout", "table", "pool_min", "pool_max"} | LIBPQ_PARAMETERS
+        {"connect_timeout", "table", "pool_min", "pool_max"} | LIBPQ_PARAMETERS
     )
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
-        super().__init__(url, options)
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        super().__init__(url, options, timeout)
         table = options.get("table", "sharedstate")
         if not _IDENTIFIER.match(table):
             raise InvalidURLError(
                 f"?table= must be a plain SQL name (letters, digits, _), not {table!r}"
             )
         try:
-            self.timeout = float(options.get("timeout", "10"))
             self.connect_timeout = float(options.get("connect_timeout", min(2.0, self.timeout)))
             self.pool_min = int(options.get("pool_min", "1"))
             self.pool_max = int(options.get("pool_max", "16"))

@@ -111,7 +111,6 @@ return {version, redis.call('HGET', KEYS[1], 'd')}
 """
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
-DEFAULT_COMMAND_TIMEOUT = 10.0
 
 
 class RedisBackend(Backend):
@@ -120,7 +119,6 @@ class RedisBackend(Backend):
     schemes = ("redis", "rediss")
     parameters: ClassVar[frozenset[str]] = frozenset(
         {
-            "timeout",
             "connect_timeout",
             "namespace",
             "max_connections",
@@ -132,10 +130,10 @@ class RedisBackend(Backend):
         }
     )
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
-        super().__init__(url, options)
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        super().__init__(url, options, timeout)
         self.namespace = options.get("namespace", "sharedstate:")
-        self.command_timeout = _seconds(options, "timeout", DEFAULT_COMMAND_TIMEOUT)
+        self.command_timeout = self.timeout
         self.connect_timeout = _seconds(
             options, "connect_timeout", min(DEFAULT_CONNECT_TIMEOUT, self.command_timeout)
         )

@@ -6,13 +6,12 @@ How it keeps many processes correct and fast:
   append to the log. ``synchronous=NORMAL`` (the default here) keeps every committed call
   across a killed process; only a power cut may lose the last few. ``?synchronous=full``
   makes each commit survive that too, at the price of an fsync per commit.
-* **Optimistic writes first**: a read-modify-write reads without a lock (WAL readers never
-  wait), runs the method, and writes with one conditional ``UPDATE ... WHERE version = ?``,
-  so the write lock is held only inside that one statement, in C, never while Python runs.
-  A writer whose process is descheduled mid-method therefore stalls no other process.
-* **BEGIN IMMEDIATE** after a few conflicts in a row: the write lock is then taken before
-  the read, so that writer is certain to get through (a DEFERRED transaction would read,
-  then fail to upgrade with "database is locked" half-way).
+* **One conditional write per call**: the engine reads without a lock (WAL readers never
+  wait), runs the method, and writes with one ``UPDATE ... WHERE version = ?``, so the
+  write lock is held only inside that one statement, in C, never while Python runs. A
+  writer whose process is descheduled mid-method stalls no other process, and a slow
+  method never holds up other names (a writer that keeps losing takes a hold on its record,
+  in ``engine.py``, not the database's write lock).
 * **Our own busy wait**: SQLite's built-in busy handler sleeps 1, 2, 5 ... ms between
   tries, while a write here holds the lock for tens of microseconds; so connections give up
   at once (``timeout=0``) and our loop retries after a short random pause (100 us, doubling
@@ -20,9 +19,8 @@ How it keeps many processes correct and fast:
   :class:`~sharedstate.errors.StoreTimeoutError`. Combining leaves one writer per process
   and name, so these retries cost little CPU (measured at 4 processes x 8 threads: counter
   increments 77k/s against 61k/s with SQLite's handler). The pauses are ``time.sleep``, so
-  under gevent they yield: a greenlet that holds the write lock (in the locked fallback
-  below, which runs the method inside the transaction) gets to finish, where a wait in C
-  would block its event loop (the deadlock of zodb/relstorage#382).
+  under gevent they yield to the other greenlets, where a wait in C would block the event
+  loop (the deadlock of zodb/relstorage#382).
 * **A pool of connections per process**, opened lazily and again after ``fork``: the
   SQLite docs forbid carrying an open connection across ``fork()`` (howtocorrupt §2.7).
   And no fork happens while a thread is inside SQLite (``forkgate.py``): its library
@@ -52,7 +50,7 @@ from ..errors import (
     SharedStateError,
     StoreTimeoutError,
 )
-from .base import GAVE_UP, UNKNOWN, Backend, Change, Record, addable_range, redact_url
+from .base import Backend, Record, addable_range, redact_url
 from .forkgate import GATE
 from .pool import IdlePool
 
@@ -68,7 +66,6 @@ SCHEMA = (
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (the low byte of extended codes)
 _FIRST_PAUSE = 0.0001
 _LONGEST_PAUSE = 0.02
-_OPTIMISTIC_TRIES = 3  # conflicts in a row before a writer takes the lock to get through
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -101,17 +98,13 @@ class SQLiteBackend(Backend):
     """Records and counters in two tables of one SQLite file."""
 
     schemes = ("sqlite",)
-    parameters: ClassVar[frozenset[str]] = frozenset({"timeout", "synchronous"})
+    parameters: ClassVar[frozenset[str]] = frozenset({"synchronous"})
     reads_are_cheap = True
     loses_replies = False
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
-        super().__init__(url, options)
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        super().__init__(url, options, timeout)
         self.path = database_path(url)
-        try:
-            self.timeout = float(options.get("timeout", "10"))
-        except ValueError:
-            raise InvalidURLError(f"?timeout= must be a number of seconds, not {options['timeout']!r}") from None
         synchronous = options.get("synchronous", "normal").upper()
         if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise InvalidURLError(f"?synchronous= must be off, normal, full or extra, not {synchronous.lower()!r}")
@@ -249,47 +242,6 @@ class SQLiteBackend(Backend):
         if self._write(sql, params) == 1:
             return True, Record((expected or 0) + 1, data)
         return False, self.load(key)
-
-    def update(self, key: str, change: Change, current: Any = UNKNOWN) -> Record | None:
-        record = self._optimistic_update(key, change, current, tries=_OPTIMISTIC_TRIES)
-        if record is not GAVE_UP:
-            return record
-        return self._locked_update(key, change)
-
-    def _locked_update(self, key: str, change: Change) -> Record | None:
-        """Read-modify-write under ``BEGIN IMMEDIATE``: certain to succeed, at the price of
-        holding the write lock while ``change`` runs."""
-
-        def transaction(connection: sqlite3.Connection) -> Record | None:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                row = connection.execute(
-                    "SELECT version, data FROM sharedstate_records WHERE key = ?", (key,)
-                ).fetchone()
-                record = Record(row[0], row[1]) if row else None
-                with GATE.outside:  # user code: it may fork, or take long
-                    data = change(record)
-                if data is None:
-                    connection.execute("COMMIT")
-                    return record
-                if record is None:
-                    connection.execute(
-                        "INSERT INTO sharedstate_records (key, version, data) VALUES (?, 1, ?)",
-                        (key, data),
-                    )
-                else:
-                    connection.execute(
-                        "UPDATE sharedstate_records SET version = ?, data = ? WHERE key = ?",
-                        (record.version + 1, data, key),
-                    )
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            return Record((record.version if record else 0) + 1, data)
-
-        return self._run(transaction)
 
     def delete(self, key: str) -> bool:
         def remove(connection: sqlite3.Connection) -> bool:
