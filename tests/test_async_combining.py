@@ -94,11 +94,13 @@ async def test_a_call_past_its_deadline_while_queued_did_not_happen():
 
 async def test_a_timed_out_batch_puts_back_the_calls_whose_deadline_is_ahead():
     tries: list[list[object]] = []
+    soon_deadline = time.monotonic() + 0.3
 
     async def step(batch: list[AsyncCall], guard: Guard) -> None:
         tries.append([call.payload for call in batch])
-        await asyncio.sleep(0.01)
-        if len(tries) == 2:  # until the batch's most pressing deadline has passed
+        await asyncio.sleep(0.001)
+        if len(tries) == 2:  # fails once the batch's most pressing deadline has passed
+            await asyncio.sleep(max(soon_deadline - time.monotonic(), 0) + 0.01)
             raise sharedstate.StoreTimeoutError("under the batch's most pressing deadline")
         for call in batch:
             call.finish(call.payload)
@@ -106,9 +108,8 @@ async def test_a_timed_out_batch_puts_back_the_calls_whose_deadline_is_ahead():
     combiner = AsyncCombiner(step)
     lead = asyncio.ensure_future(combiner.submit("lead", time.monotonic() + 5))
     await asyncio.sleep(0)
-    now = time.monotonic()
-    soon = asyncio.ensure_future(combiner.submit("soon", now + 0.015))
-    patient = asyncio.ensure_future(combiner.submit("patient", now + 5))
+    soon = asyncio.ensure_future(combiner.submit("soon", soon_deadline))
+    patient = asyncio.ensure_future(combiner.submit("patient", time.monotonic() + 5))
     assert await lead == "lead"
     with pytest.raises(sharedstate.StoreTimeoutError):
         await soon
