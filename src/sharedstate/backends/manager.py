@@ -241,8 +241,10 @@ class ManagerBackend(Backend):
         self._in_doubt = InDoubt(default_age(self.timeout))
 
     def _open(self) -> _SocketConnection:
+        # connecting and authenticating end by the call's deadline too
+        limit = min(self.connect_timeout, time_left(self.timeout))
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+            sock = socket.create_connection((self.host, self.port), timeout=limit)
         except OSError as exc:
             raise self._translate(exc, sent=False) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

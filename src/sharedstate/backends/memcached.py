@@ -48,7 +48,6 @@ TLS: ``?tls=true`` (memcached built with TLS), with ``?ssl_ca_certs=`` to trust 
 from __future__ import annotations
 
 import hashlib
-import select
 import socket
 import ssl
 import struct
@@ -77,7 +76,7 @@ from ..errors import (
     mark_sent,
 )
 from .base import Backend, Record, time_left
-from .pool import IdlePool
+from .pool import IdlePool, readable_now
 
 T = TypeVar("T")
 
@@ -124,10 +123,11 @@ class MemcachedBackend(Backend):
 
     # -- connections ---------------------------------------------------------------------
     def _connect(self) -> Client:
+        left = time_left(self.timeout)  # connecting and the handshake end by the deadline
         client = Client(
             (self.host, self.port),
-            connect_timeout=self.connect_timeout,
-            timeout=self.timeout,
+            connect_timeout=min(self.connect_timeout, left),
+            timeout=left,
             no_delay=True,
             default_noreply=False,
             tls_context=self._tls,
@@ -136,6 +136,7 @@ class MemcachedBackend(Backend):
             if self._credentials is not None:
                 self._authenticate(client, *self._credentials)
             stats = client.stats()
+            client.timeout = self.timeout  # each request then sets what its deadline leaves
             client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except (BackendUnavailableError, ConfigurationError):
             client.close()
@@ -214,7 +215,7 @@ class MemcachedBackend(Backend):
         nothing is sent on a dead socket, so such a call does not fail needlessly."""
         pool = self._pool
         client = pool.acquire()
-        while client.sock is None or select.select([client.sock], [], [], 0)[0]:
+        while client.sock is None or readable_now(client.sock.fileno()):
             pool.discard(client)  # idle yet readable: closed by the server, or out of step
             client = pool.acquire()
         return client

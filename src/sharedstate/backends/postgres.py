@@ -56,7 +56,6 @@ import hashlib
 import os
 import random
 import re
-import select
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -77,7 +76,7 @@ from ..errors import (
 )
 from .base import UNKNOWN, Backend, Record, redact_url, scrub, time_left
 from .calls import InDoubt, default_age
-from .pool import IdlePool
+from .pool import IdlePool, readable_now
 from .postgres_sql import (
     CALLS_KEPT_SECONDS,
     STATEMENTS,
@@ -216,7 +215,7 @@ class PostgresBackend(Backend):
         is dropped instead of failing the call."""
         pool = self._pool
         pair = pool.acquire()
-        while pair[0].closed or select.select([pair[0].pgconn.socket], [], [], 0)[0]:
+        while pair[0].closed or readable_now(pair[0].pgconn.socket):
             pool.discard(pair)
             pair = pool.acquire()
         return pair
@@ -349,6 +348,7 @@ class PostgresBackend(Backend):
                     row = cursor.execute(self._sql["counter_upsert"], (key, delta)).fetchone()
             except psycopg.errors.NumericValueOutOfRange as exc:  # bigint: the statement failed
                 raise self.counter_overflow(key, f"adding {delta} would take it out of range") from exc
+            assert row is not None  # the upsert returns its row
             return int(row[0])
 
         if call_id is None:
@@ -366,6 +366,7 @@ class PostgresBackend(Backend):
                     raise
             except psycopg.errors.NumericValueOutOfRange as exc:  # bigint: the statement failed
                 raise self.counter_overflow(key, f"adding {delta} would take it out of range") from exc
+            assert row is not None  # the upsert returns its row
             return int(row[0])
 
         sent_at = time.monotonic()
