@@ -64,7 +64,7 @@ async def test_a_lone_call_runs_in_its_callers_task_and_a_cancelled_one_frees_th
     WHO.set("me")
     assert await combiner.submit("x", time.monotonic() + 5) == ("x", "me", 1)
     lone = asyncio.ensure_future(combiner.submit("gone", time.monotonic() + 5))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # "gone" is under way
     queued = asyncio.ensure_future(combiner.submit("next", time.monotonic() + 5))
     await asyncio.sleep(0)
     lone.cancel()
@@ -75,7 +75,7 @@ async def test_calls_made_during_a_batch_form_the_next_one():
     step = Recorder(pause=0.02)
     combiner = AsyncCombiner(step)
     first = asyncio.ensure_future(combiner.submit("a", time.monotonic() + 5))
-    await asyncio.sleep(0.005)  # the first batch is under way
+    await asyncio.sleep(0)  # the first batch is under way
     later = [asyncio.ensure_future(combiner.submit(i, time.monotonic() + 5)) for i in range(10)]
     await asyncio.gather(first, *later)
     assert step.batches == [["a"], list(range(10))]
@@ -85,7 +85,7 @@ async def test_a_call_past_its_deadline_while_queued_did_not_happen():
     step = Recorder(pause=0.1)
     combiner = AsyncCombiner(step, "a call on shared object 'x'")
     busy = asyncio.ensure_future(combiner.submit("slow", time.monotonic() + 5))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # "slow" is under way
     with pytest.raises(sharedstate.StoreTimeoutError, match="did not take effect"):
         await combiner.submit("late", time.monotonic() + 0.02)
     await busy
@@ -94,11 +94,13 @@ async def test_a_call_past_its_deadline_while_queued_did_not_happen():
 
 async def test_a_timed_out_batch_puts_back_the_calls_whose_deadline_is_ahead():
     tries: list[list[object]] = []
+    soon_deadline = time.monotonic() + 0.3
 
     async def step(batch: list[AsyncCall], guard: Guard) -> None:
         tries.append([call.payload for call in batch])
-        await asyncio.sleep(0.01)
-        if len(tries) == 2:  # until the batch's most pressing deadline has passed
+        await asyncio.sleep(0.001)
+        if len(tries) == 2:  # fails once the batch's most pressing deadline has passed
+            await asyncio.sleep(max(soon_deadline - time.monotonic(), 0) + 0.01)
             raise sharedstate.StoreTimeoutError("under the batch's most pressing deadline")
         for call in batch:
             call.finish(call.payload)
@@ -106,9 +108,8 @@ async def test_a_timed_out_batch_puts_back_the_calls_whose_deadline_is_ahead():
     combiner = AsyncCombiner(step)
     lead = asyncio.ensure_future(combiner.submit("lead", time.monotonic() + 5))
     await asyncio.sleep(0)
-    now = time.monotonic()
-    soon = asyncio.ensure_future(combiner.submit("soon", now + 0.015))
-    patient = asyncio.ensure_future(combiner.submit("patient", now + 5))
+    soon = asyncio.ensure_future(combiner.submit("soon", soon_deadline))
+    patient = asyncio.ensure_future(combiner.submit("patient", time.monotonic() + 5))
     assert await lead == "lead"
     with pytest.raises(sharedstate.StoreTimeoutError):
         await soon
@@ -117,17 +118,28 @@ async def test_a_timed_out_batch_puts_back_the_calls_whose_deadline_is_ahead():
 
 
 async def test_a_cancelled_waiter_leaves_the_queue_and_others_still_get_results():
-    step = Recorder(pause=0.02)
+    gate = asyncio.Event()
+    batches: list[list[object]] = []
+
+    async def step(batch: list[AsyncCall], guard: Guard) -> None:
+        batches.append([call.payload for call in batch])
+        await gate.wait()
+        for call in batch:
+            call.finish(call.payload)
+
     combiner = AsyncCombiner(step)
     first = asyncio.ensure_future(combiner.submit("first", time.monotonic() + 5))
-    await asyncio.sleep(0.005)
+    await asyncio.sleep(0)  # "first" is under way, waiting at the gate
     queued = [asyncio.ensure_future(combiner.submit(i, time.monotonic() + 5)) for i in range(6)]
     await asyncio.sleep(0)
     queued[2].cancel()
     queued[4].cancel()
+    await asyncio.sleep(0)
+    gate.set()
     results = await asyncio.gather(first, *queued, return_exceptions=True)
     assert isinstance(results[3], asyncio.CancelledError) and isinstance(results[5], asyncio.CancelledError)
-    assert step.batches == [["first"], [0, 1, 3, 5]]
+    assert results[:3] + results[4:5] + results[6:] == ["first", 0, 1, 3, 5]
+    assert batches == [["first"], [0, 1, 3, 5]]
 
 
 async def test_a_batch_whose_callers_all_left_is_withdrawn_at_its_next_safe_point():

@@ -10,7 +10,7 @@ async worker of one deployment (same URL and name) see one object.
 
 Lazy and safe at import time: nothing connects before the first awaited call. Per event
 loop: a store used from two loops (in tests, or one loop per thread) keeps connections,
-combiners and a worker thread for each. Per process: after ``fork`` the child drops what
+combiners and I/O threads for each. Per process: after ``fork`` the child drops what
 the parent's loops held (never touching its connections) and opens its own.
 """
 
@@ -165,7 +165,7 @@ class AsyncStore:
         return bool(freed) or bool(removed_object)
 
     async def aclose(self) -> None:
-        """Closes this event loop's connections (and worker thread); the store opens them
+        """Closes this event loop's connections (and I/O threads); the store opens them
         again if used afterwards."""
         if self._pid != os.getpid():
             return
