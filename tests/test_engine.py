@@ -307,7 +307,7 @@ class Sleepy:
 
     def nap(self) -> int:
         seen = self.n
-        time.sleep(0.5)
+        time.sleep(1.0)
         self.n = seen + 1
         return self.n
 
@@ -319,10 +319,10 @@ class Sleepy:
 def test_a_slow_method_under_contention_never_blocks_other_names(store_url):
     """SQLite's locked fallback ran the user's method inside BEGIN IMMEDIATE: one slow
     method on one name held the database-wide write lock, timing out every other name."""
-    racing, slow_side, bystander = (sharedstate.connect(_with(store_url, timeout=2)) for _ in range(3))
+    racing, slow_side, bystander = (sharedstate.connect(_with(store_url, timeout=4)) for _ in range(3))
     hammer = racing.object("a", Sleepy)
     slow = slow_side.object("a", Sleepy)
-    other = sharedstate.connect(_with(store_url, timeout=0.3)).object("b", Sleepy)
+    other = sharedstate.connect(_with(store_url, timeout=0.6)).object("b", Sleepy)
     stop = threading.Event()
 
     def traffic() -> None:
@@ -338,8 +338,8 @@ def test_a_slow_method_under_contention_never_blocks_other_names(store_url):
     try:
         started = time.monotonic()
         bumps = 0
-        while napper.is_alive() and time.monotonic() - started < 5:
-            other.bump()  # raises StoreTimeoutError if the database stays locked 0.3 s
+        while napper.is_alive() and time.monotonic() - started < 8:
+            other.bump()  # raises StoreTimeoutError if the database stays locked 0.6 s
             bumps += 1
             time.sleep(0.01)
     finally:
