@@ -1,0 +1,263 @@
+"""Shared objects, counters and locks declared before their store exists.
+
+Web frameworks declare shared state at import time (an app module, a ``views.py``): before
+the app is configured or the settings are read, and before the server forks its workers.
+So a declaration returns a stand-in that opens nothing. Each use asks its ``holder``
+function for the :class:`StoreHolder` in force (Flask: the app in use; Django: the
+project's settings) and calls the real :class:`~sharedstate.SharedObject`, counter or lock,
+made there on first use.
+
+Both integrations (``sharedstate.flask``, ``sharedstate.django``) build on this module, so
+a stand-in behaves the same in either.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from .counters import Counter
+from .locks import Lease, Lock
+from .objects import SharedObject
+from .store import Store, connect
+
+T = TypeVar("T")
+
+
+class StoreHolder:
+    """One store, made on first use from the configuration read at that moment, and what
+    has been resolved on it (declaration -> object, name -> counter, ...).
+
+    Subclasses say where the configuration comes from: :attr:`url` and
+    :meth:`connect_options`. The store's connections open lazily in each process, so a
+    store made before ``fork`` (gunicorn ``--preload``) is still safe in every worker.
+    """
+
+    def __init__(self) -> None:
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+        self.objects: dict[DeclaredObject[Any], SharedObject[Any]] = {}
+        self.counters: dict[str, Counter] = {}
+        self.locks: dict[tuple[str, float, float | None], Lock] = {}
+
+    @property
+    def url(self) -> str:
+        """The store URL in force."""
+        raise NotImplementedError
+
+    def connect_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`sharedstate.connect` besides the URL."""
+        return {}
+
+    @property
+    def store(self) -> Store:
+        store = self._store
+        if store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = connect(self.url, **self.connect_options())
+                store = self._store
+        return store
+
+    def resolve_object(self, declared: DeclaredObject[Any]) -> SharedObject[Any]:
+        found = self.objects.get(declared)
+        if found is None:
+            store = self.store
+            with self._lock:
+                found = self.objects.get(declared)
+                if found is None:
+                    # the store refuses a name already declared with another class
+                    found = store.object(
+                        declared._name, declared._cls, *declared._args, **declared._kwargs
+                    )
+                    self.objects[declared] = found
+        return found
+
+    def resolve_counter(self, name: str) -> Counter:
+        counter = self.counters.get(name)
+        if counter is None:
+            counter = self.counters.setdefault(name, self.store.counter(name))
+        return counter
+
+    def resolve_lock(self, name: str, ttl: float, timeout: float | None) -> Lock:
+        # one Lock per name and settings: ``with`` keeps its lease on the Lock, per thread
+        key = (name, ttl, timeout)
+        lock = self.locks.get(key)
+        if lock is None:
+            lock = self.locks.setdefault(key, self.store.lock(name, ttl=ttl, timeout=timeout))
+        return lock
+
+    def close(self) -> None:
+        """Closes this process's connections (they reopen on next use)."""
+        if self._store is not None:
+            self._store.close()
+
+
+Holder = Callable[[], StoreHolder]
+
+
+def check_declared_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a shared name must be a non-empty string, not {name!r}")
+
+
+class DeclaredObject(Generic[T]):
+    """Stands in for a declared shared object: every call goes to the
+    :class:`~sharedstate.SharedObject` of the holder in force, made there on first use."""
+
+    __slots__ = ("_holder", "_name", "_cls", "_args", "_kwargs", "_methods")
+
+    def __init__(
+        self,
+        holder: Holder,
+        name: str,
+        cls: type[T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        object.__setattr__(self, "_holder", holder)
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_cls", cls)
+        object.__setattr__(self, "_args", args)
+        object.__setattr__(self, "_kwargs", kwargs)
+        object.__setattr__(self, "_methods", {})
+
+    def _resolve(self) -> SharedObject[T]:
+        """The shared object of the holder in force (made on first use there)."""
+        return self._holder().resolve_object(self)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        method = self._methods.get(name)
+        if method is not None:
+            return method
+        found = getattr(self._cls, name, None)
+        if callable(found) and not isinstance(found, type):
+            # resolved at call time, so ``query = global_obj.query`` at import still works
+            resolve = self._resolve
+
+            def declared_method(*args: Any, **kwargs: Any) -> Any:
+                return getattr(resolve(), name)(*args, **kwargs)
+
+            declared_method.__name__ = name
+            declared_method.__doc__ = getattr(found, "__doc__", None)
+            self._methods[name] = declared_method
+            return declared_method
+        return getattr(self._resolve(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._resolve(), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._resolve(), name)
+
+    def __len__(self) -> int:
+        return len(self._resolve())  # type: ignore[arg-type]
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._resolve()[key]  # type: ignore[index]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._resolve()[key] = value  # type: ignore[index]
+
+    def __delitem__(self, key: Any) -> None:
+        del self._resolve()[key]  # type: ignore[attr-defined]
+
+    def __contains__(self, item: Any) -> bool:
+        return item in self._resolve()  # type: ignore[operator]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._resolve())  # type: ignore[call-overload]
+
+    def __bool__(self) -> bool:
+        return bool(self._resolve())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r} of {self._cls.__qualname__}>"
+
+
+class DeclaredCounter:
+    """A declared shared counter, resolved in the holder in force."""
+
+    def __init__(self, holder: Holder, name: str) -> None:
+        self._holder = holder
+        self.name = name
+
+    def _resolve(self) -> Counter:
+        return self._holder().resolve_counter(self.name)
+
+    def incr(self, amount: int = 1) -> int:
+        """Adds ``amount`` and returns the new value, atomically."""
+        return self._resolve().incr(amount)
+
+    def decr(self, amount: int = 1) -> int:
+        """Subtracts ``amount`` and returns the new value, atomically."""
+        return self._resolve().decr(amount)
+
+    def get(self) -> int:
+        """The current value."""
+        return self._resolve().get()
+
+    def set(self, value: int) -> None:
+        """Sets the value."""
+        self._resolve().set(value)
+
+    def __int__(self) -> int:
+        return self.get()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class DeclaredLock:
+    """A declared leased lock; ``with declared_lock as lease:`` in a view."""
+
+    def __init__(self, holder: Holder, name: str, ttl: float, timeout: float | None) -> None:
+        if ttl <= 0:
+            raise ValueError("a lock's ttl must be positive")
+        self._holder = holder
+        self.name = name
+        self.ttl = ttl
+        self.timeout = timeout
+
+    def _resolve(self) -> Lock:
+        return self._holder().resolve_lock(self.name, self.ttl, self.timeout)
+
+    def acquire(self, timeout: float | None = None) -> Lease:
+        """Waits for the lock and returns the lease (``timeout`` None: the lock's own)."""
+        lock = self._resolve()
+        return lock.acquire() if timeout is None else lock.acquire(timeout)
+
+    def locked(self) -> bool:
+        """Whether someone holds an unexpired lease right now."""
+        return self._resolve().locked()
+
+    def __enter__(self) -> Lease:
+        return self._resolve().__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._resolve().__exit__(*exc_info)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def resolve_target(holder: StoreHolder, target: Any, declared: dict[str, DeclaredObject[Any]]) -> Any:
+    """What ``store.transaction`` takes, for a declared object or its declared name."""
+    if isinstance(target, DeclaredObject):
+        return holder.resolve_object(target)
+    if isinstance(target, str) and target in declared:
+        return holder.resolve_object(declared[target])
+    return target
+
+
+__all__ = [
+    "DeclaredCounter",
+    "DeclaredLock",
+    "DeclaredObject",
+    "StoreHolder",
+    "check_declared_name",
+    "resolve_target",
+]
