@@ -1,0 +1,7 @@
+from counter import naive, views
+from django.urls import path
+
+urlpatterns = [
+    path("", views.home),
+    path("naive/", naive.home),
+]
