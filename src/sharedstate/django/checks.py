@@ -131,7 +131,7 @@ def several_hosts_hints(settings: Any) -> list[str]:
             hints.append(f"DATABASES[{alias!r}] is on host {host!r}")
     for alias, cache in (getattr(settings, "CACHES", None) or {}).items():
         backend = str(cache.get("BACKEND") or "").lower()
-        if not any(kind in backend for kind in NETWORK_CACHES):
+        if "locmem" in backend or not any(kind in backend for kind in NETWORK_CACHES):
             continue
         for location in _locations(cache.get("LOCATION")):
             host = _host_of(location)
