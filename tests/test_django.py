@@ -404,3 +404,21 @@ def test_nothing_read_or_connected_at_import(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ImproperlyConfigured"
+
+
+# -- `sharedstate demo`'s Django rows -------------------------------------------------------------
+@needs_gunicorn
+def test_demo_django_rows_on_the_default_store() -> None:
+    from sharedstate.demo import Settings, run_demo
+    from sharedstate.demo_app import VARIANTS
+
+    rows = run_demo(Settings(modes=["django-gthread"], variants=list(VARIANTS), rounds=3))
+    assert [row.variant for row in rows] == list(VARIANTS)
+    for row in rows:
+        assert row.requests == 300 and row.errors == [], (row.variant, row.errors[:3])
+        if row.variant.startswith("sharedstate"):
+            assert sorted(row.values) == list(range(1, 301)), row.variant
+            assert row.verdict == "exact"
+        else:  # observed, not asserted; the arithmetic must add up
+            print(row.summary())
+            assert row.duplicates == row.repeated_in_one_process + row.repeated_across_processes

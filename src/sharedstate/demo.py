@@ -15,6 +15,10 @@ Anomalies are sorted by where they come from, using the pid that served each res
 * **lost updates**: one process handed out the same number twice. Two threads (or
   greenlets) read the same value before either wrote it back.
 
+The Django rows serve :mod:`sharedstate.django.demo_site` (the same view, the Django way)
+under gunicorn gthread; their store, unless ``--url`` names one, is the default a Django
+project gets: ``sharedstate.db`` beside the project's SQLite database.
+
 Only the sharedstate rows decide the exit status: the naive rows show whatever happened
 in this run (the bare ``+= 1`` between threads of one process usually comes out right in
 CPython; the demo says so rather than hiding it).
@@ -68,7 +72,9 @@ class Mode:
     needs: tuple[str, ...] = ()
 
 
-def _gunicorn(worker_class: str, *extra: str) -> Callable[[int, int, int], list[str]]:
+def _gunicorn(
+    worker_class: str, *extra: str, app: str = "sharedstate.demo_app:create_app()"
+) -> Callable[[int, int, int], list[str]]:
     def command(port: int, workers: int, threads: int) -> list[str]:
         options = [f"--threads={threads}"] if worker_class == "gthread" else []
         return [
@@ -82,7 +88,7 @@ def _gunicorn(worker_class: str, *extra: str) -> Callable[[int, int, int], list[
             *extra,
             "--graceful-timeout=2",
             "--log-level=info",
-            "sharedstate.demo_app:create_app()",
+            app,
         ]
 
     return command
@@ -131,8 +137,20 @@ MODES: dict[str, Mode] = {
             lambda w: w,
             ("gunicorn", "gevent"),
         ),
+        Mode(
+            "django-gthread",
+            "Django, gunicorn -k gthread -w N --threads T",
+            _gunicorn("gthread", app="sharedstate.django.demo_site:application"),
+            lambda w: w,
+            ("gunicorn", "django"),
+        ),
     )
 }
+
+#: the directory of the Django rows' project database (and so of their default store)
+DJANGO_DIRECTORY_VARIABLE = "SHAREDSTATE_DEMO_DJANGO_DIR"
+#: names the Django site stores under the mode's prefix (one store for its two variants)
+DJANGO_NAMES = ("global_obj", "global_obj_io")
 
 
 # -- results -------------------------------------------------------------------------------
@@ -429,6 +447,10 @@ def run_demo(
             env[URL_VARIABLE] = url
             env[PREFIX_VARIABLE] = f"demo-{run}-{mode.name}-"
             env["PYTHONUNBUFFERED"] = "1"
+            if mode.name.startswith("django"):
+                env[DJANGO_DIRECTORY_VARIABLE] = os.path.join(workdir, mode.name)
+                if settings.url is None:  # the store a Django project gets by default
+                    del env[URL_VARIABLE]
             progress(f"{mode.name}: starting the server", done)
             server = Server(
                 mode,
@@ -477,6 +499,11 @@ def _forget_names(url: str, run: str, modes: Sequence[Mode]) -> None:
                 store.prefix = f"demo-{run}-{mode.name}-{variant}-"
                 with contextlib.suppress(Exception):
                     store.delete("global_obj")
+            if mode.name.startswith("django"):
+                store.prefix = f"demo-{run}-{mode.name}-"
+                for name in DJANGO_NAMES:
+                    with contextlib.suppress(Exception):
+                        store.delete(name)
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -526,7 +553,14 @@ def render(rows: list[Row], settings: Settings, url: str, console: Any) -> None:
             f"[{style}]{verdict}[/]",
         )
     console.print(table)
-    console.print(f"sharedstate store: {redact_url(url)}")
+    django_rows = any(row.mode.startswith("django") for row in rows)
+    if settings.url is not None or not all(row.mode.startswith("django") for row in rows):
+        console.print(f"sharedstate store: {redact_url(url)}")
+    if settings.url is None and django_rows:
+        console.print(
+            "Django rows' store: derived from DATABASES, "
+            "sqlite:///<temporary directory>/django-gthread/sharedstate.db"
+        )
     notes = [
         "per-process copies: two processes handed out the same number; each worker (and, with "
         "processes=N, each request's forked child) counts on its own copy of the global.",

@@ -1,0 +1,109 @@
+"""The Django site that ``sharedstate demo`` serves: the classic global counter view, naive
+and with sharedstate, as ``examples/django_site`` has it, in one module that an installed
+package can import (``gunicorn sharedstate.django.demo_site:application``).
+
+=================== ===================================================================
+``/naive/``          ``global_obj = SomeObj(0)``, a module global
+``/naive-io/``       the same with a method that does I/O between its read and its write
+``/sharedstate/``    ``global_obj = state.object("global_obj", SomeObj, 0)``
+``/sharedstate-io/`` that change applied to the method with I/O
+=================== ===================================================================
+
+The settings are made here, from the environment the demo sets: the project's SQLite
+database lives in ``$SHAREDSTATE_DEMO_DJANGO_DIR``, and with no store URL given the
+sharedstate store is the default one derived from it (``sharedstate.db`` beside it), as in a
+real project. Every response carries ``X-Demo-Pid``, the process that served it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+
+from ..demo import DJANGO_DIRECTORY_VARIABLE, DJANGO_NAMES
+from ..demo_app import PREFIX_VARIABLE, URL_VARIABLE
+from ..examples import SomeObj, SomeObjWithIO
+from .state import state
+
+PAGE = '<!doctype html>\n<title>Your number</title>\n<p class="number">{{ number }}</p>\n'
+
+
+def configure() -> None:
+    """The demo project's settings (once per process)."""
+    if settings.configured:
+        return
+    directory = os.environ.get(DJANGO_DIRECTORY_VARIABLE) or tempfile.mkdtemp(prefix="sharedstate-django-")
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="demo-only-not-a-secret",
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=__name__,
+        INSTALLED_APPS=["sharedstate.django"],
+        MIDDLEWARE=["django.middleware.common.CommonMiddleware", f"{__name__}.served_by"],
+        TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates"}],
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": os.path.join(directory, "db.sqlite3"),
+            }
+        },
+        SHAREDSTATE_URL=os.environ.get(URL_VARIABLE) or None,
+        SHAREDSTATE_PREFIX=os.environ.get(PREFIX_VARIABLE, ""),
+        USE_TZ=True,
+    )
+
+
+def served_by(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[..., Any]:
+    """Middleware: ``X-Demo-Pid``, the process that served the response."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        response["X-Demo-Pid"] = str(os.getpid())
+        return response
+
+    return middleware
+
+
+_template: list[Any] = []
+
+
+def _page(number: int, request: HttpRequest) -> HttpResponse:
+    if not _template:  # compiled once per process, as a template file would be
+        from django.template import engines
+
+        _template.append(engines["django"].from_string(PAGE))
+    return HttpResponse(_template[0].render({"number": number}, request))
+
+
+def counter_view(global_obj: Any) -> Callable[[HttpRequest], HttpResponse]:
+    """The classic view: one ``global_obj.query()`` per request, its number on the page."""
+
+    def home(request: HttpRequest) -> HttpResponse:
+        return _page(global_obj.query(), request)
+
+    return home
+
+
+naive_obj = SomeObj(0)
+naive_io_obj = SomeObjWithIO(0)
+shared_obj = state.object(DJANGO_NAMES[0], SomeObj, 0)
+shared_io_obj = state.object(DJANGO_NAMES[1], SomeObjWithIO, 0)
+
+urlpatterns = [
+    path("naive/", counter_view(naive_obj)),
+    path("naive-io/", counter_view(naive_io_obj)),
+    path("sharedstate/", counter_view(shared_obj)),
+    path("sharedstate-io/", counter_view(shared_io_obj)),
+]
+
+configure()
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402  (after the settings)
+
+application = get_wsgi_application()
