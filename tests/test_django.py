@@ -422,3 +422,52 @@ def test_demo_django_rows_on_the_default_store() -> None:
         else:  # observed, not asserted; the arithmetic must add up
             print(row.summary())
             assert row.duplicates == row.repeated_in_one_process + row.repeated_across_processes
+
+
+# -- examples/django_site ---------------------------------------------------------------------
+def test_example_views_differ_by_two_lines() -> None:
+    """The sharedstate view is the naive one plus the import and the changed global."""
+    import difflib
+
+    def code(name: str) -> list[str]:
+        body = (EXAMPLE / "counter" / f"{name}.py").read_text().split('"""', 2)[2]
+        return [line.split("#")[0].rstrip() for line in body.splitlines() if line.strip()]
+
+    changed = [
+        line
+        for line in difflib.unified_diff(code("naive"), code("views"), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert changed == [
+        "+from sharedstate.django import state",
+        "-global_obj = SomeObj(0)",
+        '+global_obj = state.object("global_obj", SomeObj, 0)',
+    ]
+
+
+def test_override_settings_makes_a_new_store(tmp_path: Path) -> None:
+    """Tests that override SHAREDSTATE_URL (or DATABASES) get the store they name, at once."""
+    code = f"""
+import django
+django.setup()
+from django.test import override_settings
+from counter.views import global_obj
+from sharedstate.django import state
+
+assert [global_obj.query(), global_obj.query()] == [1, 2]
+with override_settings(SHAREDSTATE_URL="sqlite:///{tmp_path}/other.db"):
+    assert state.settings.source == "SHAREDSTATE_URL"
+    assert [global_obj.query()] == [1]
+assert [global_obj.query()] == [3]
+print(state.settings.url)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=project_env(sqlite_project(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"sqlite:///{tmp_path}/data/sharedstate.db"
+    assert (tmp_path / "other.db").exists()
