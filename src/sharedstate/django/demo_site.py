@@ -31,6 +31,24 @@ from ..demo_app import PREFIX_VARIABLE, URL_VARIABLE
 from ..examples import SomeObj, SomeObjWithIO
 from .state import state
 
+#: "startproject": the apps and middleware of a project made by ``django-admin startproject``
+#: (``benchmarks/django_bench.py --middleware startproject``); otherwise the minimal set
+MIDDLEWARE_VARIABLE = "SHAREDSTATE_DEMO_DJANGO_MIDDLEWARE"
+STARTPROJECT_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+]
+STARTPROJECT_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
 PAGE = '<!doctype html>\n<title>Your number</title>\n<p class="number">{{ number }}</p>\n'
 
 
@@ -39,13 +57,16 @@ def configure() -> None:
     if settings.configured:
         return
     directory = os.environ.get(DJANGO_DIRECTORY_VARIABLE) or tempfile.mkdtemp(prefix="sharedstate-django-")
+    apps, middleware = ["sharedstate.django"], ["django.middleware.common.CommonMiddleware"]
+    if os.environ.get(MIDDLEWARE_VARIABLE) == "startproject":
+        apps, middleware = [*STARTPROJECT_APPS, *apps], STARTPROJECT_MIDDLEWARE
     settings.configure(
         DEBUG=False,
         SECRET_KEY="demo-only-not-a-secret",
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=__name__,
-        INSTALLED_APPS=["sharedstate.django"],
-        MIDDLEWARE=["django.middleware.common.CommonMiddleware", f"{__name__}.served_by"],
+        INSTALLED_APPS=apps,
+        MIDDLEWARE=[*middleware, f"{__name__}.served_by"],
         TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates"}],
         DATABASES={
             "default": {
