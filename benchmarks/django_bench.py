@@ -128,9 +128,12 @@ def main() -> None:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     naive, shared = (statistics.median(rates[view]) for view in VIEWS)
+    paired = statistics.median(s / n for n, s in zip(rates["naive"], rates["sharedstate"], strict=True))
     print(
         f"median: naive {naive:.1f} req/s, sharedstate {shared:.1f} req/s, ratio {shared / naive:.3f}"
+        f" (median of the rounds' ratios {paired:.3f})"
     )
+    print(f"load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(
         f"sharedstate's global_obj after the run: {stored}; wrk counted {served} requests "
         "answered (wrk may count a few fewer than were served when it stops mid-request)"
