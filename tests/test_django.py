@@ -473,3 +473,34 @@ print(state.settings.url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"sqlite:///{tmp_path}/data/sharedstate.db"
     assert (tmp_path / "other.db").exists()
+
+
+def test_counter_lock_and_transaction_through_state(tmp_path: Path) -> None:
+    code = """
+import django
+django.setup()
+from counter.views import global_obj
+from sharedstate.django import state
+
+visits = state.counter("visits")
+assert [visits.incr(), visits.incr(5), visits.get()] == [1, 6, 6]
+with state.lock("report", ttl=5) as lease:
+    assert lease.token == 1 and state.lock("report").locked()
+with state.transaction("global_obj") as obj:
+    assert [obj.query(), obj.query()] == [1, 2]
+with state.transaction(global_obj) as obj:
+    obj.query()
+assert global_obj.param == 3
+print(sorted(state.store.names()))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=project_env(sqlite_project(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "[('counter', 'visits'), ('lock', 'report'), ('object', 'global_obj')]"
+    )
