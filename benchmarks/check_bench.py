@@ -1,11 +1,13 @@
-"""Benchmark of ``sharedstate.check``: can it decide the histories where naive search explodes?
+"""Benchmark of ``sharedstate check``: the built-in models, and the user's own class.
 
-Generates, deterministically from a seed, the histories the issue names and times the
-checker on each:
+Generates, deterministically from a seed, the histories the checker must decide fast,
+and times it on each:
 
-* a 50-client key-value history, ~2,000 operations (get, put, append on 10 keys), the
-  shape of Porcupine's ``c50`` test (Porcupine: ~0.15 s in Go);
-* the same with 10 clients (~400 operations; Porcupine: under 1 ms);
+* key-value histories with 10, 50 and 200 clients (40 operations each: get, put and
+  append; on 10 keys, the shape of Porcupine's ``c50`` test; 200 clients on 40 keys,
+  the same clients per key, and on 20 keys, twice as many),
+  checked with the built-in ``kv`` model and with the same semantics written as a
+  plain class (:class:`Str`, through the ``object:`` model), with the ratio of the two;
 * a 10,000-operation counter history (incr and get, 100 clients, a few timeouts);
 * a "bad" copy of each, with one result made stale or duplicated, which must fail.
 
@@ -13,9 +15,10 @@ Usage::
 
     .venv/bin/python benchmarks/check_bench.py [--seed 1] [--repeat 3] [--porcupine DIR]
 
-``--porcupine DIR`` also times JSON Lines files converted from Porcupine's
-``test_data/kv`` (not shipped with sharedstate). The generators are imported by the
-test suite, which checks the verdicts (not the times) on the same histories.
+``--porcupine DIR`` also times Porcupine's ``test_data/kv`` histories (c01/c10/c50 ok and
+bad, Jepsen EDN read as ``--format jepsen --model 'kv:""'``; not shipped with sharedstate). The generators are
+imported by the test suite, which checks the verdicts (not the times) on the same
+histories.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sharedstate.check import Operation, check_history, read_history  # noqa: E402
+from sharedstate.check import Operation, check_history  # noqa: E402
+from sharedstate.check.formats import read_jepsen  # noqa: E402
+from sharedstate.check.models.object import ObjectModel  # noqa: E402
 
 
 def _simulate(clients: int, ops_per_client: int, rng: random.Random):
@@ -128,10 +133,35 @@ def counter_history(clients: int = 100, ops_per_client: int = 100, seed: int = 1
     return ops
 
 
-def _time(ops: list[Operation], model: str, repeat: int) -> tuple[str, float]:
+class Str:
+    """Porcupine's kv semantics for one key, written as a user would write a class."""
+
+    def __init__(self) -> None:
+        self.value = None
+
+    def get(self):
+        return self.value
+
+    def put(self, value):
+        self.value = value
+
+    def append(self, value):
+        self.value = (self.value or "") + value
+
+
+class EmptyStr(Str):
+    """The same, starting at "" as Porcupine's kv model does."""
+
+    def __init__(self) -> None:
+        self.value = ""
+
+
+def _time(ops: list[Operation], model, repeat: int) -> tuple[str, float]:
     best = float("inf")
     verdict = ""
     for _ in range(repeat):
+        if isinstance(model, type):
+            model = ObjectModel(model)  # a fresh model: its transition memo starts empty
         t = time.perf_counter()
         result = check_history(ops, model, time_budget=300, explain_failure=False)
         best = min(best, time.perf_counter() - t)
@@ -143,25 +173,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--porcupine", type=Path, help="dir of c01/c10/c50 *.jsonl converted")
+    parser.add_argument("--porcupine", type=Path, help="Porcupine's test_data/kv directory")
     args = parser.parse_args()
-    cases = [
-        ("kv, 50 clients, 10 keys", kv_history(50, seed=args.seed), "kv"),
-        ("kv, 50 clients, 10 keys, stale get", kv_history(50, seed=args.seed, bad=True), "kv"),
-        ("kv, 10 clients, 10 keys", kv_history(10, seed=args.seed), "kv"),
-        ("kv, 10 clients, 10 keys, stale get", kv_history(10, seed=args.seed, bad=True), "kv"),
+    print(f"{'history':<40} {'ops':>6} {'verdict':<13} {'built-in':>9} {'object:':>11} {'ratio':>6}")
+    # 10 keys as in Porcupine's c50; 200 clients on 40 keys keep c50's ~5 clients per key,
+    # and on 20 keys (10 per key) the search has to backtrack a lot
+    pairs = []
+    for clients, keys in ((10, 10), (50, 10), (200, 40), (200, 20)):
+        for bad in (False, True):
+            name = f"kv, {clients} clients, {keys} keys" + (", stale get" if bad else "")
+            pairs.append((name, kv_history(clients, keys=keys, seed=args.seed, bad=bad), "kv", Str))
+    if args.porcupine:
+        for name in ("c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad"):
+            path = args.porcupine / f"{name}.txt"
+            if path.exists():
+                pairs.append((f"Porcupine {name}", read_jepsen(path), 'kv:""', EmptyStr))
+    for name, ops, builtin_model, cls in pairs:
+        verdict, builtin = _time(ops, builtin_model, args.repeat)
+        verdict2, own = _time(ops, cls, args.repeat)
+        assert verdict == verdict2, (name, verdict, verdict2)
+        print(f"{name:<40} {len(ops):>6} {verdict:<13} {builtin * 1000:>6.1f} ms "
+              f"{own * 1000:>8.1f} ms {own / builtin:>5.2f}x")
+    rows = [
         ("counter, 100 clients", counter_history(seed=args.seed), "counter"),
         ("counter, 100 clients, duplicate", counter_history(seed=args.seed, bad=True), "counter"),
     ]
-    if args.porcupine:
-        for name in ("c10-ok", "c10-bad", "c50-ok", "c50-bad"):
-            path = args.porcupine / f"{name}.jsonl"
-            if path.exists():
-                cases.append((f"Porcupine {name}", read_history(path), "kv"))
-    print(f"{'history':<38} {'ops':>6} {'verdict':<13} {'best of ' + str(args.repeat):>10}")
-    for name, ops, model in cases:
+    for name, ops, model in rows:
         verdict, seconds = _time(ops, model, args.repeat)
-        print(f"{name:<38} {len(ops):>6} {verdict:<13} {seconds * 1000:>8.1f} ms")
+        print(f"{name:<40} {len(ops):>6} {verdict:<13} {seconds * 1000:>6.1f} ms")
 
 
 if __name__ == "__main__":

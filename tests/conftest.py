@@ -12,11 +12,18 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import settings
 
 import sharedstate
 
 from . import servers
 from .servers import *  # noqa: F403  (the server backends' session fixtures)
+
+# Property tests explore at random while developing, and run the same examples in CI, so
+# that a CI run can never pass or fail by luck.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 #: backend name -> function(tmp_path_factory) -> base URL (no query string)
 LOCAL_BACKENDS: dict[str, Callable[[pytest.TempPathFactory], str]] = {

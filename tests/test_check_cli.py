@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,8 @@ def test_violation_exits_1_and_says_why(tmp_path):
 
 
 def _hard_object_history() -> list[Operation]:
-    """Twelve concurrent appends to a list, then a read no order can give: with no
-    lookahead for object models, refuting it means trying the orders one by one."""
+    """Twelve concurrent appends to a list, then a read no order can give: refuting it
+    without lookahead means trying the 12! orders one by one."""
     ops = [Operation(i, 0.0, 1.0, "add", (i,), None, index=i) for i in range(12)]
     ops.append(Operation(99, 2.0, 3.0, "items", (), list(range(12, 0, -1)), index=12))
     return ops
@@ -57,9 +58,26 @@ class Bag:
         return list(self.items_)
 
 
+class OpaqueBag(Bag):
+    """The same semantics, written so that no lookahead can be read from the source."""
+
+    def add(self, item: int) -> None:
+        self.items_.insert(len(self.items_), item)
+
+
+def test_object_model_lookahead_decides_the_hard_history_the_kv_model_decides():
+    ops = _hard_object_history()
+    as_kv = [replace(op, op="append" if op.op == "add" else "get", key="k") for op in ops]
+    assert check_history(as_kv, "kv", time_budget=5).verdict == "violation"
+    bag = "object:tests.test_check_cli:Bag"
+    verdict = check_history(ops, bag, time_budget=5, explain_failure=False)
+    assert verdict.verdict == "violation" and verdict.elapsed < 1
+    assert check_history(ops, bag, time_budget=5).violation.sentences
+
+
 def test_time_budget_answers_unknown_and_exits_2(tmp_path):
     ops = _hard_object_history()
-    model = "object:tests.test_check_cli:Bag"
+    model = "object:tests.test_check_cli:OpaqueBag"
     assert check_history(ops, model, time_budget=0.3).verdict == "unknown"
     path = tmp_path / "hard.jsonl"
     write_history(ops, path)

@@ -128,3 +128,47 @@ def test_extractors():
     with pytest.raises(KeyError):
         json_path_extractor("$.missing")("{}")
 
+
+
+def test_demo_records_with_the_check_recorder_and_judges_with_its_counter_check():
+    """``sharedstate demo`` fires its bursts through check's recorder and calls a row exact
+    only when the check's counter procedure accepts the timed calls."""
+    import http.server
+    import threading
+
+    from sharedstate.check import Operation
+    from sharedstate.demo import Row, _burst
+
+    lock = threading.Lock()
+    count = [0]
+
+    class Counter(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the name http.server calls
+            with lock:
+                count[0] += 1
+                body = f'<p class="number">{count[0]}</p>'.encode()
+            self.send_response(200)
+            self.send_header("X-Demo-Pid", "4242")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        seen, errors, calls = _burst(f"http://127.0.0.1:{server.server_port}/", 20, 10)
+    finally:
+        server.shutdown()
+    assert errors == []
+    assert sorted(seen) == [(n, 4242) for n in range(1, 21)]
+    assert len({op.process for op in calls}) == 20  # one request per client
+    row = Row("m", "sharedstate", seen=seen, calls=calls)
+    assert row.exact
+    # the numbers 1..2, but the call that got 1 began after the one that got 2 had finished
+    late = [Operation(0, 0.0, 1.0, "incr", (), 2), Operation(1, 2.0, 3.0, "incr", (), 1)]
+    assert not Row("m", "sharedstate", seen=[(2, 1), (1, 1)], calls=late).exact
+    assert Row("m", "sharedstate", seen=[(2, 1), (1, 1)]).exact  # untimed: numbers alone

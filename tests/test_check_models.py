@@ -85,6 +85,18 @@ def test_duplicate_is_explained_in_words():
     assert sorted(op.process for op in result.violation.operations) == [3, 7]
 
 
+def test_a_get_bounds_the_calls_that_begin_after_it():
+    """The minimal history a direct check misses when only increments bound later calls
+    (found by planting that bug; the random property tests caught it 6 times in 10)."""
+    ops = read_history(HISTORIES / "counter-bad-get-before-its-incr.jsonl")
+    result = check_history(ops, "counter")
+    assert result.verdict == "violation"
+    assert result.violation.sentences == [
+        "client 2 got 1 from incr() after client 1's get() that returned 1 had finished: "
+        "the counter was already at 1, so incr() had to return more."
+    ]
+
+
 def test_stale_read_shrinks_to_the_three_operations_that_matter():
     ops = read_history(HISTORIES / "register-bad-stale-read.jsonl")
     noise = [Operation(9, 10.0 + i, 10.5 + i, "read", (), 2, index=3 + i) for i in range(5)]

@@ -10,7 +10,6 @@ test changes, as JSON in ``TEST_SETTINGS``), so this process never configures Dj
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import os
@@ -117,9 +116,7 @@ def serve_and_count(tmp_path: Path, settings: dict[str, Any], rounds: int = 3) -
         server.wait_ready()
         for path in seen:
             for _ in range(rounds):
-                answers, errors = asyncio.run(
-                    _burst(f"http://{HOST}:{server.port}{path}", 100, 30)
-                )
+                answers, errors, _calls = _burst(f"http://{HOST}:{server.port}{path}", 100, 30)
                 assert errors == [], (path, errors[:3], server.log_tail())
                 seen[path] += [number for number, _pid in answers]
     finally:

@@ -3,7 +3,6 @@ commands, the example apps, and a real gunicorn that forks after the store was u
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import subprocess
@@ -383,7 +382,7 @@ def test_gunicorn_preload_store_used_before_fork(tmp_path: Path) -> None:
     server = Server(mode, port, 4, 8, env, str(tmp_path / "gunicorn.log"))
     try:
         server.wait_ready()
-        seen, errors = asyncio.run(_burst(f"http://{HOST}:{port}/", 100, 30))
+        seen, errors, _calls = _burst(f"http://{HOST}:{port}/", 100, 30)
     finally:
         server.stop()
     assert errors == []

@@ -87,5 +87,7 @@ def make_machine(base_url: str) -> type[RuleBasedStateMachine]:
 
 def test_shared_object_behaves_like_the_plain_object(backend_base_url):
     machine = make_machine(backend_base_url)
-    machine.TestCase.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
+    machine.TestCase.settings = settings(
+        settings.default, max_examples=25, stateful_step_count=15, deadline=None
+    )
     machine.TestCase().runTest()

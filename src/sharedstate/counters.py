@@ -15,15 +15,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .backends.base import UNKNOWN, deadline_scope
+from .backends.base import deadline_scope
 from .combining import Call, batch_deadline
-from .engine import new_id
 from .errors import (
     CounterOverflowError,
-    OutcomeUnknownError,
     SharedStateError,
-    StoreTimeoutError,
-    request_sent,
 )
 
 if TYPE_CHECKING:
@@ -99,47 +95,12 @@ class Counter:
                 call.finish(error=exc)
 
     def _add(self, delta: int, deadline: float) -> int:
-        """One add with a call id; a lost reply is resolved, never guessed."""
-        backend = self.store.backend
-        while True:
-            call_id = new_id() if backend.loses_replies else None
-            try:
-                with deadline_scope(deadline):
-                    return backend.counter_add(self.key, delta, call_id)
-            except SharedStateError as exc:
-                if call_id is None or not request_sent(exc):
-                    raise
-                cause: SharedStateError = exc
-            pause = 0.002
-            while True:  # ask the store whether the add took effect, until the deadline
-                if time.monotonic() >= deadline:
-                    raise OutcomeUnknownError(
-                        f"an increment of counter {self.name!r} was sent to "
-                        f"{backend.describe()}, which then did not answer before the call's "
-                        "deadline (see ?timeout=): whether it took effect is unknown"
-                    ) from cause
-                try:
-                    with deadline_scope(deadline):
-                        found = backend.counter_outcome(self.key, call_id)
-                except SharedStateError as exc:
-                    cause = exc
-                    time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
-                    pause = min(pause * 2, 0.25)
-                    continue
-                break
-            if found is UNKNOWN:
-                raise OutcomeUnknownError(
-                    f"an increment of counter {self.name!r} lost its reply, and "
-                    f"{backend.describe()} cannot tell whether it took effect"
-                ) from cause
-            if found is not None:
-                return int(found)
-            # fenced: it never took effect and never will; the add is made again, in time
-            if time.monotonic() >= deadline:
-                raise StoreTimeoutError(
-                    f"an increment of counter {self.name!r} could not complete before its "
-                    f"deadline (see ?timeout=) on {backend.describe()}; it did not take effect"
-                ) from cause
+        """One add with a call id; a lost reply is resolved, never guessed (``engine.py``)."""
+        engine = self.store._engine
+        if not engine.backend.loses_replies:  # embedded: one plain call, nothing to resolve
+            with deadline_scope(deadline):
+                return engine.backend.counter_add(self.key, delta, None)
+        return engine.drive(engine.add_steps(self.key, delta, deadline))
 
     def get(self) -> int:
         """The current value."""

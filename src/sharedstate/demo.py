@@ -30,13 +30,11 @@ file, the server logs) goes with it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import importlib.util
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -55,7 +53,7 @@ from .backends import redact_url, split_url
 from .demo_app import PREFIX_VARIABLE, URL_VARIABLE, VARIANTS
 
 HOST = "127.0.0.1"
-NUMBER = re.compile(rb'<p class="number">(-?\d+)</p>')
+NUMBER = r'<p class="number">(-?\d+)</p>'
 START_TIMEOUT = 30.0
 
 
@@ -163,6 +161,8 @@ class Row:
     #: (number, pid that served it) of each successful response
     seen: list[tuple[int, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: the answered calls, timed, as a counter history (``sharedstate check``'s Operation)
+    calls: list[Any] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -205,7 +205,16 @@ class Row:
 
     @property
     def exact(self) -> bool:
-        return not self.errors and sorted(self.values) == list(range(1, self.requests + 1))
+        """Each of 1..N once, in an order a counter could have given them in real time
+        (the check's counter procedure on the timed calls, or on the numbers alone)."""
+        if self.errors or sorted(self.values) != list(range(1, self.requests + 1)):
+            return False
+        from .check import Operation
+        from .check.models import check_counter
+
+        calls = self.calls or [Operation(0, 0.0, 1.0, "incr", (), v) for v in self.values]
+        verdict = check_counter(calls, 0)
+        return verdict is not None and verdict.ok
 
     @property
     def verdict(self) -> str:
@@ -378,34 +387,17 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 # -- clients -------------------------------------------------------------------------------
-async def _burst(url: str, clients: int, timeout: float) -> tuple[list[tuple[int, int]], list[str]]:
-    """``clients`` requests at once: each client waits at a start line, then all go."""
-    import httpx
+def _burst(url: str, clients: int, timeout: float) -> tuple[list[tuple[int, int]], list[str], list[Any]]:
+    """``clients`` requests at once, by ``sharedstate check``'s HTTP recorder: each client
+    waits at a start line, then all go. Returns (number, pid) per answer, the problems,
+    and the calls as a counter history (for the check's counter procedure)."""
+    from .check.record import hammer, regex_extractor
 
-    start = asyncio.Event()
-    seen: list[tuple[int, int]] = []
-    errors: list[str] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=0)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-
-        async def one() -> None:
-            await start.wait()
-            try:
-                response = await client.get(url)
-            except httpx.HTTPError as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-                return
-            match = NUMBER.search(response.content)
-            if response.status_code != 200 or match is None:
-                errors.append(f"HTTP {response.status_code}: {response.text[:200]!r}")
-                return
-            seen.append((int(match.group(1)), int(response.headers.get("X-Demo-Pid", "0"))))
-
-        tasks = [asyncio.create_task(one()) for _ in range(clients)]
-        await asyncio.sleep(0)  # every client is now waiting at the start line
-        start.set()
-        await asyncio.gather(*tasks)
-    return seen, errors
+    ops, stats = hammer(
+        url, clients, clients, regex_extractor(NUMBER), timeout, burst=True, header="X-Demo-Pid"
+    )
+    answered = [(op, pid) for op, pid in zip(ops, stats.headers, strict=True) if not op.pending]
+    return [(op.result, int(pid or 0)) for op, pid in answered], stats.problems, [op for op, _ in answered]
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -468,13 +460,12 @@ def run_demo(
                         f"{mode.name}: {settings.clients} clients -> /{variant}/ (round {round_number + 1})",
                         done,
                     )
-                    seen, errors = asyncio.run(
-                        _burst(
-                            f"http://{HOST}:{port}/{variant}/", settings.clients, settings.timeout
-                        )
+                    seen, errors, calls = _burst(
+                        f"http://{HOST}:{port}/{variant}/", settings.clients, settings.timeout
                     )
                     row.seen += seen
                     row.errors += errors
+                    row.calls += calls
                     done += 1
                 rows.append(row)
             progress(f"{mode.name}: stopping the server", done)

@@ -32,20 +32,19 @@ records (``backends/base.py``). What this module owns, so that nothing above rep
   :class:`~sharedstate.errors.OutcomeUnknownError`. Counters ask the backend
   (``counter_outcome``), which records ids beside the counter.
 
-Stored form of a record: a small frame around the payload, ``b"\\0S" ids "|" hold "\\n"
-payload``; a record without the frame (written by an earlier version) is all payload. An
-empty payload is a tombstone: a deleted object, whose versions never restart.
+**Sans-I/O.** The step itself (:meth:`Engine.steps`) is a generator that *yields* what it
+needs done (load a record, compare-and-set, sleep, add to a counter, ask about a lost add)
+and receives the answers; it never touches a socket. :meth:`Engine.drive` answers with the
+blocking backend; an async driver answers the same steps with awaits. One logic, two
+drivers, no copy. The record format lives in ``frames.py``.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Generator
+from typing import Any
 
 from .backends.base import UNKNOWN, Backend, Record, deadline_scope
 from .errors import (
@@ -55,83 +54,19 @@ from .errors import (
     StoreTimeoutError,
     request_sent,
 )
+from .frames import EMPTY, KEEP_IDS, Frame, decode_frame, new_id
 
-T = TypeVar("T")
-
-MAGIC = b"\x00S"
-KEEP_IDS = 16  # call ids a record keeps: writes by others while a lost reply is resolved
 OPTIMISTIC_TRIES = 3  # conflicts in a row before a step takes a hold to get through
 RACE_SHARE = 0.25  # ... or sooner, once lost races took this share of the time it has
 
+# What a step asks its driver to do: (LOAD, key, deadline) -> Record | None;
+# (CAS, key, expected, data, deadline) -> (ok, record); (SLEEP, seconds) -> None;
+# (ADD, key, delta, call_id, deadline) -> int; (OUTCOME, key, call_id, deadline) -> int |
+# None | UNKNOWN. A backend error is thrown into the step at its yield.
+LOAD, CAS, SLEEP, ADD, OUTCOME = "load", "cas", "sleep", "add", "outcome"
 
-class _Ids:
-    """Call ids: a random per-process prefix and a counter (cheaper than os.urandom per
-    call); a forked child draws a new prefix, so parent and child never share an id."""
-
-    def __init__(self) -> None:
-        self.reseed()
-
-    def reseed(self) -> None:
-        self.prefix = os.urandom(6).hex()
-        self.count = itertools.count(1)
-
-
-_IDS = _Ids()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_IDS.reseed)
-
-
-def new_id() -> str:
-    """A call id unique across processes and hosts (48 random bits per process, then a
-    per-process sequence number)."""
-    return f"{_IDS.prefix}{next(_IDS.count):x}"
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """A record's contents: the payload, the recent call ids, and a hold if one is set."""
-
-    payload: bytes
-    ids: tuple[str, ...] = ()
-    hold: tuple[str, float] | None = None  # (owner, ttl in seconds)
-
-    def encode(self) -> bytes:
-        if not self.ids and self.hold is None:
-            return self.payload  # no frame needed (what an embedded store always writes)
-        hold = f"{self.hold[0]}:{self.hold[1]!r}" if self.hold is not None else ""
-        return b"%s%s|%s\n%s" % (MAGIC, ",".join(self.ids).encode(), hold.encode(), self.payload)
-
-    def written(self, call_id: str | None, payload: bytes, hold: tuple[str, float] | None = None) -> Frame:
-        """The frame a write with ``call_id`` leaves behind (None: a store that never loses
-        a reply keeps no ids)."""
-        if call_id is None:
-            return Frame(payload, (), hold)
-        return Frame(payload, (*self.ids[-(KEEP_IDS - 1) :], call_id), hold)
-
-    def applied(self, version: int, expected: int | None, call_id: str) -> bool | None:
-        """Whether the write with ``call_id`` that expected version ``expected`` is part of
-        this frame's record (at ``version``): ids sit in version order, the last one at
-        ``version``, so the write, had it applied, sits at a known place. None: that place
-        is beyond the ids kept, so the record cannot tell."""
-        place = len(self.ids) - 1 - (version - ((expected or 0) + 1))
-        if place >= len(self.ids):
-            return False  # the record is older than the write would have made it
-        if place < 0:
-            return None
-        return self.ids[place] == call_id
-
-
-EMPTY = Frame(b"")
-
-
-def decode_frame(data: bytes) -> Frame:
-    if not data.startswith(MAGIC):
-        return Frame(data)
-    end = data.find(b"\n")
-    head = data[2:end].decode("ascii")
-    ids, _, hold = head.partition("|")
-    owner, _, ttl = hold.partition(":")
-    return Frame(data[end + 1 :], tuple(ids.split(",")) if ids else (), (owner, float(ttl)) if hold else None)
+Op = tuple[Any, ...]
+Steps = Generator[Op, Any, Any]
 
 
 class Held(Exception):
@@ -172,9 +107,11 @@ class Engine:
 
     def load(self, key: str, deadline: float) -> Record | None:
         """The stored record (one round trip), noted in the cache."""
+        return self.drive(self.load_steps(key, deadline))
+
+    def load_steps(self, key: str, deadline: float) -> Steps:
         known = self.cache.get(key)
-        with deadline_scope(deadline):
-            record = self.backend.load(key)
+        record = yield (LOAD, key, deadline)
         self._note(key, record, known)
         return record
 
@@ -239,15 +176,17 @@ class Engine:
         releasing or extending its own hold learns at once that it was taken over)."""
         record = self.cache.get(key)
         if record is not None and owner is None and hold is None and key not in self._stale:
-            # The hot path: the cached record is current (usually: this process wrote it),
-            # so the step is one compare-and-set. Anything unusual goes to ``_settle``.
+            # The hot path, by hand rather than through ``steps`` (a generator costs about a
+            # microsecond a call): the cached record is current, usually because this
+            # process wrote it, so the step is one compare-and-set. Anything unusual (a
+            # hold, a conflict, a lost reply) goes on in ``steps``.
             frame = self.frame_of(key, record)
             if frame.hold is None:
                 began = time.monotonic()
                 try:
                     payload, outcome = change(record, frame)
                 except Exception:
-                    return self._settle(key, change, deadline, owner, hold, wait)
+                    return self.drive(self.steps(key, change, deadline, owner, hold, wait))
                 if payload is not None and time.monotonic() < deadline:
                     call_id = new_id() if self.backend.loses_replies else None
                     written = frame.written(call_id, payload)
@@ -257,33 +196,33 @@ class Engine:
                     except SharedStateError as exc:
                         if not request_sent(exc):
                             raise
-                        return self._settle(
-                            key, change, deadline, owner, hold, wait, call_id, (record.version, outcome)
-                        )
+                        lost = (record.version, outcome)
+                        return self.drive(self.steps(key, change, deadline, owner, hold, wait, call_id, lost))
                     if ok:
                         self.cache[key] = current
                         self._frames[key] = (current, written)
                         return current, outcome
                     self._note_conflict(key, current)
-                    return self._settle(
-                        key, change, deadline, owner, hold, wait, call_id, None, current, began
+                    return self.drive(
+                        self.steps(key, change, deadline, owner, hold, wait, call_id, None, current, began)
                     )
-        return self._settle(key, change, deadline, owner, hold, wait)
+        return self.drive(self.steps(key, change, deadline, owner, hold, wait))
 
-    def _settle(
+    def steps(
         self,
         key: str,
         change: Change,
         deadline: float,
-        owner: str | None,
-        hold: tuple[str, float] | None,
-        wait: bool,
+        owner: str | None = None,
+        hold: tuple[str, float] | None = None,
+        wait: bool = True,
         call_id: str | None = None,
         lost_write: tuple[int | None, Any] | None = None,
         current: Any = UNKNOWN,
         began: float | None = None,
-    ) -> tuple[Record | None, Any]:
-        """The general case of :meth:`run`: holds to wait out, conflicts, lost replies.
+    ) -> Steps:
+        """The step of :meth:`run`, as the I/O it needs (see the module docstring); its
+        return value is ``(record, outcome)``.
 
         ``lost_write``: (expected version, outcome) of a write already sent with ``call_id``
         whose reply was lost; ``current``: a record a failed compare-and-set returned."""
@@ -305,13 +244,13 @@ class Engine:
             if record is UNKNOWN:
                 self._check_deadline(deadline, lost, key)
                 try:
-                    record = self.load(key, deadline)
+                    record = yield from self.load_steps(key, deadline)
                 except StateLostError:
                     raise
                 except SharedStateError as exc:
                     if lost is UNKNOWN:
                         raise
-                    pause = self._pause(deadline, pause, exc, lost, key)
+                    pause = yield from self._pause(deadline, pause, exc, lost, key)
                     continue
                 cached = False
                 if lost is not UNKNOWN:
@@ -322,19 +261,22 @@ class Engine:
             frame = self.frame_of(key, record)
             remaining = self.hold_remaining(key, record, frame, owner) if wait else 0.0
             if remaining > 0:
-                self._wait_for_hold(key, remaining, deadline)
+                yield from self._wait_for_hold(key, remaining, deadline)
                 record = UNKNOWN
                 continue
             if owner is None and lost is UNKNOWN and (
                 conflicts >= OPTIMISTIC_TRIES
                 or (conflicts and time.monotonic() - began > (deadline - began) * RACE_SHARE)
             ):
-                through = self._take_hold_to_get_through(key, deadline)
-                return self.run(key, change, deadline, owner=through, hold=None)
+                through = new_id()  # hold the record, so that the next try is certain to win
+                ttl = max(deadline - time.monotonic(), 0.05)
+                keep = _keep_payload
+                yield from self.steps(key, keep, deadline, through, (through, ttl))
+                return (yield from self.steps(key, change, deadline, through))
             try:
                 payload, outcome = change(record, frame)
             except Held as held:
-                self._wait_for_hold(key, held.remaining, deadline)
+                yield from self._wait_for_hold(key, held.remaining, deadline)
                 record = UNKNOWN
                 continue
             except Exception:
@@ -353,14 +295,13 @@ class Engine:
             expected = record.version if record is not None else None
             self._check_deadline(deadline, lost, key)
             try:
-                with deadline_scope(deadline):
-                    ok, current = self.backend.compare_and_set(key, expected, written.encode())
+                ok, current = yield (CAS, key, expected, written.encode(), deadline)
             except SharedStateError as exc:
                 if not request_sent(exc) and lost is UNKNOWN:
                     raise
                 if lost is UNKNOWN or expected == lost:
                     lost, lost_outcome = expected, outcome
-                pause = self._pause(deadline, pause, exc, lost, key)
+                pause = yield from self._pause(deadline, pause, exc, lost, key)
                 record = UNKNOWN
                 continue
             if ok:
@@ -396,21 +337,77 @@ class Engine:
             self._stale.add(key)
         self._note(key, current)
 
-    def _take_hold_to_get_through(self, key: str, deadline: float) -> str:
-        """Holds the record for a step that lost the race ``OPTIMISTIC_TRIES`` times, so
-        that its next try is certain to win (the others wait for the hold)."""
-        owner = new_id()
-        ttl = max(deadline - time.monotonic(), 0.05)
-        self.run(key, lambda record, frame: (frame.payload, None), deadline, owner=owner, hold=(owner, ttl))
-        return owner
+    # -- counters --------------------------------------------------------------------------
+    def add_steps(self, key: str, delta: int, deadline: float) -> Steps:
+        """A native add with a call id; a lost reply is resolved by asking the store (the
+        backend's ``counter_outcome``), never guessed. Returns the new value."""
+        while True:
+            call_id = new_id() if self.backend.loses_replies else None
+            try:
+                return (yield (ADD, key, delta, call_id, deadline))
+            except SharedStateError as exc:
+                if call_id is None or not request_sent(exc):
+                    raise
+                cause: SharedStateError = exc
+            pause = 0.002
+            while True:  # ask the store whether the add took effect, until the deadline
+                self._check_deadline(deadline, call_id, key, cause)
+                try:
+                    found = yield (OUTCOME, key, call_id, deadline)
+                except SharedStateError as exc:
+                    cause = exc
+                    pause = yield from self._pause(deadline, pause, exc, call_id, key)
+                    continue
+                break
+            if found is UNKNOWN:
+                raise OutcomeUnknownError(
+                    f"an increment of {self.describe(key)} lost its reply, and "
+                    f"{self.backend.describe()} cannot tell whether it took effect"
+                ) from cause
+            if found is not None:
+                return int(found)
+            # fenced: it never took effect and never will; the add is made again, in time
+            self._check_deadline(deadline, UNKNOWN, key, cause)
+
+    # -- the driver ----------------------------------------------------------------------
+    def drive(self, steps: Steps) -> Any:
+        """Runs a step against the blocking backend: answers each request it yields (within
+        the step's deadline) and returns what it returns."""
+        backend = self.backend
+        reply: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                op = steps.send(reply) if error is None else steps.throw(error)
+            except StopIteration as done:
+                return done.value
+            reply, error = None, None
+            kind = op[0]
+            try:
+                if kind == LOAD:
+                    with deadline_scope(op[2]):
+                        reply = backend.load(op[1])
+                elif kind == CAS:
+                    with deadline_scope(op[4]):
+                        reply = backend.compare_and_set(op[1], op[2], op[3])
+                elif kind == SLEEP:
+                    time.sleep(op[1])
+                elif kind == ADD:
+                    with deadline_scope(op[4]):
+                        reply = backend.counter_add(op[1], op[2], op[3])
+                else:
+                    with deadline_scope(op[3]):
+                        reply = backend.counter_outcome(op[1], op[2])
+            except SharedStateError as exc:
+                error = exc
 
     # -- waits and errors ----------------------------------------------------------------
-    def _pause(self, deadline: float, pause: float, error: SharedStateError, lost: Any, key: str) -> float:
+    def _pause(self, deadline: float, pause: float, error: SharedStateError, lost: Any, key: str) -> Steps:
         """After a lost reply: wait a little (never past the deadline) before asking again."""
         left = deadline - time.monotonic()
         if left <= 0:
             self._check_deadline(deadline, lost, key, error)
-        time.sleep(min(random.uniform(pause / 2, pause), max(left, 0.0)))
+        yield (SLEEP, min(random.uniform(pause / 2, pause), max(left, 0.0)))
         return min(pause * 2, 0.25)
 
     def _check_deadline(self, deadline: float, lost: Any, key: str, cause: BaseException | None = None) -> None:
@@ -428,7 +425,7 @@ class Engine:
             f"?timeout=) on {where}; it did not take effect"
         ) from cause
 
-    def _wait_for_hold(self, key: str, remaining: float, deadline: float) -> None:
+    def _wait_for_hold(self, key: str, remaining: float, deadline: float) -> Steps:
         left = deadline - time.monotonic()
         if left <= 0:
             raise StoreTimeoutError(
@@ -436,7 +433,12 @@ class Engine:
                 "another process) until the call's deadline (see ?timeout=); the call did not "
                 "take effect"
             )
-        time.sleep(min(remaining + 0.0005, left, 0.05))
+        yield (SLEEP, min(remaining + 0.0005, left, 0.05))
 
 
-__all__ = ["Change", "Engine", "Frame", "Held", "decode_frame", "new_id"]
+def _keep_payload(record: Record | None, frame: Frame) -> tuple[bytes, None]:
+    """The change of a step that only writes a hold: the payload stays as it is."""
+    return frame.payload, None
+
+
+__all__ = ["Change", "Engine", "Held", "Steps"]

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import UNKNOWN, Record
-from .engine import Frame, Held, new_id
+from .engine import Held
 from .errors import ConfigurationError, CorruptStoreError, LeaseExpiredError, StateLostError
+from .frames import Frame, new_id
 
 if TYPE_CHECKING:
     from .store import Store

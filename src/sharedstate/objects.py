@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .backends.base import Record
 from .combining import Call, batch_deadline
-from .engine import Engine, Frame, new_id
+from .engine import Engine
 from .errors import (
     ClassMismatchError,
     ConfigurationError,
@@ -34,6 +34,7 @@ from .errors import (
     SerializationError,
     SharedStateError,
 )
+from .frames import Frame, new_id
 
 if TYPE_CHECKING:
     from .codecs import Codec

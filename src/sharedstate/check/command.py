@@ -4,7 +4,8 @@ Three ways in, one verdict out:
 
 * ``sharedstate check URL``: hammer an HTTP endpoint that returns a number with N
   concurrent clients, and check the numbers as a counter's;
-* ``sharedstate check --history FILE --model MODEL``: check a recorded JSON Lines history;
+* ``sharedstate check --history FILE --model MODEL``: check a recorded history (our JSON
+  Lines, or ``--format jepsen`` / ``--format porcupine``);
 * ``sharedstate check --store URL --object MODULE:CLASS``: run random methods of a shared
   object from several processes and threads, and check them against the class itself.
 
@@ -23,9 +24,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..backends.base import redact_url
-from . import CheckResult, HistoryError, check_history, read_history, write_history
+from . import CheckResult, HistoryError, check_history, write_history
+from .formats import FORMATS, read_history_as
 from .history import Operation
-from .models import CounterModel, Model, model_from_spec
+from .model import Model
+from .models import CounterModel, model_from_spec, model_spec
 
 COLOURS = {"linearizable": "green", "violation": "red", "unknown": "yellow"}
 
@@ -39,9 +42,14 @@ class CheckInputError(click.ClickException):
 @click.command("check")
 @click.argument("url", required=False)
 @click.option("--history", "history_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Check this JSON Lines history instead of recording one.")
-@click.option("--model", default="counter", show_default=True,
-              help="counter, counter:START, register, kv or object:MODULE:CLASS (with --history).")
+              help="Check this history file (see --format) instead of recording one.")
+@click.option("--format", "history_format", type=click.Choice(FORMATS), default="jsonl",
+              show_default=True,
+              help="The --history file's format: ours, a Jepsen/Knossos EDN history, or "
+                   "Porcupine's JSON operation log.")
+@click.option("--model", default=None,
+              help="counter[:START], register[:START], kv[:START] or object:MODULE:CLASS "
+                   "(with --history; default: counter, or the --format's own model).")
 @click.option("--store", "store_url", help="Store URL for --object: run a workload on a shared object.")
 @click.option("--object", "object_class", metavar="MODULE:CLASS",
               help="The class to share and check (with --store).")
@@ -71,7 +79,8 @@ class CheckInputError(click.ClickException):
               help="Save the recorded history as JSON Lines here.")
 @click.pass_context
 def check_command(
-    ctx: click.Context, url: str | None, history_file: Path | None, model: str,
+    ctx: click.Context, url: str | None, history_file: Path | None, history_format: str,
+    model: str | None,
     store_url: str | None, object_class: str | None, clients: int, requests_total: int,
     regex: str | None, json_path: str | None, method: str, timeout: float, start: str,
     processes: int, threads: int, calls: int, seed: int, time_budget: float,
@@ -82,6 +91,7 @@ def check_command(
     \b
       sharedstate check http://127.0.0.1:8000/ --clients 50 --requests 500
       sharedstate check --history calls.jsonl --model kv
+      sharedstate check --history history.edn --format jepsen
       sharedstate check --store sqlite:///state.db --object myapp:Account
     """
     out = Console()
@@ -99,7 +109,9 @@ def check_command(
                 url, clients, requests_total, regex, json_path, method, timeout, start, err, out
             )
         elif history_file is not None:
-            ops, spec, title = read_history(history_file), model_from_spec(model), str(history_file)
+            ops, suggested = read_history_as(history_file, history_format)
+            spec = model_from_spec(model or suggested or "counter")
+            title = str(history_file)
         else:
             assert store_url is not None and object_class is not None
             ops, spec, title = _record_object(
@@ -114,19 +126,13 @@ def check_command(
     _print_result(out, result, title)
     if save_history is not None and history_file is None:
         out.print(f"history saved to {save_history}; re-check with: sharedstate check "
-                  f"--history {save_history} --model {_model_arg(spec)}")
+                  f"--history {save_history} --model {model_spec(spec)}")
     if report is not None:
         from .report import write_report
 
         write_report(result, report, title)
         out.print(f"report written to {report}")
     ctx.exit(result.exit_code)
-
-
-def _model_arg(spec: Model) -> str:
-    if isinstance(spec, CounterModel):
-        return f"counter:{spec.initial}" if spec.initial else "counter"
-    return spec.name
 
 
 def _record_http(

@@ -19,11 +19,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .history import HistoryError, Operation
-from .models import load_class, normalize
+from .model import normalize
+from .models import load_class
 
 # ----------------------------------------------------------------------------- HTTP
 
@@ -74,6 +75,9 @@ class HammerStats:
     unreadable: int = 0  # answered, but no number found in the body
     seconds: float = 0.0
     first_error: str = ""
+    problems: list[str] = field(default_factory=list)  # every error and unreadable answer
+    #: with ``header=``: that response header of each operation returned (None: no answer)
+    headers: list[str | None] = field(default_factory=list)
 
 
 def hammer(
@@ -84,14 +88,25 @@ def hammer(
     timeout: float = 10.0,
     method: str = "GET",
     progress: Callable[[], None] | None = None,
+    header: str | None = None,
+    burst: bool = False,
 ) -> tuple[list[Operation], HammerStats]:
     """Send ``requests`` requests from ``clients`` concurrent clients (threads, each its own
-    connection), all starting together, and record each as an ``incr`` of a counter."""
+    connection), all starting together, and record each as an ``incr`` of a counter.
+
+    ``burst``: each client sends exactly one request (``requests`` is ``clients``), the
+    simultaneous burst ``sharedstate demo`` fires. ``header``: also keep that response
+    header of each call (the demo's server pid), in ``stats.headers``.
+    """
     import httpx
+
+    if burst:
+        requests = clients
 
     extract = extract or regex_extractor()
     stats = HammerStats(requests=requests)
     ops: list[Operation] = []
+    seen_headers: dict[int, str | None] = {}
     lock = threading.Lock()
     tickets = itertools.count()
     start = threading.Barrier(clients)
@@ -102,17 +117,21 @@ def hammer(
                 start.wait(timeout=30)
             except threading.BrokenBarrierError:
                 pass
+            sent = 0
             while True:
                 with lock:
-                    ticket = next(tickets)
-                if ticket >= requests:
+                    ticket = number if burst else next(tickets)
+                if ticket >= requests or (burst and sent):
                     return
+                sent += 1
+                answer: str | None = None
                 call = time.monotonic()
                 ret: float | None = None
                 value: int | None = None
                 problem = ""
                 try:
                     response = session.request(method, url)
+                    answer = response.headers.get(header) if header else None
                     if response.status_code >= 500:
                         problem = f"HTTP {response.status_code}"
                     else:
@@ -127,7 +146,9 @@ def hammer(
                 op = Operation(number, call, ret, "incr", (), value)
                 with lock:
                     ops.append(op)
+                    seen_headers[id(op)] = answer
                     if problem:
+                        stats.problems.append(problem)
                         if problem.startswith("unreadable"):
                             stats.unreadable += 1
                         else:
@@ -147,6 +168,7 @@ def hammer(
         thread.join()
     stats.seconds = time.monotonic() - began
     ops.sort(key=lambda o: o.call)
+    stats.headers = [seen_headers[id(op)] for op in ops]
     return [_renumber(op, i) for i, op in enumerate(ops)], stats
 
 

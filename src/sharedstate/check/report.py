@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .models import Model, show
+from .model import Model, show
 
 if TYPE_CHECKING:
     from . import CheckResult

@@ -1,0 +1,99 @@
+"""The stored form of a record, and the call ids its writes carry.
+
+A record is a small frame around the payload (an object's encoded state, a lock's token):
+``b"\\0S" ids "|" hold "\\n" payload``. The ids are those of the last writes, one per
+version in version order, so the engine can tell whether a write whose reply was lost took
+effect; the hold is a lease (owner, ttl in seconds) that makes other writers wait. A record
+without the frame (written by an embedded store, which keeps no ids, or by an earlier
+version) is all payload. An empty payload is a tombstone: a deleted object, whose versions
+never restart.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+
+from .errors import CorruptStoreError
+
+MAGIC = b"\x00S"
+KEEP_IDS = 16  # call ids a record keeps: writes by others while a lost reply is resolved
+
+
+class _Ids:
+    """Call ids: a random per-process prefix and a counter (cheaper than os.urandom per
+    call); a forked child draws a new prefix, so parent and child never share an id."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(6).hex()
+        self.count = itertools.count(1)
+
+
+_IDS = _Ids()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_IDS.reseed)
+
+
+def new_id() -> str:
+    """A call id unique across processes and hosts (48 random bits per process, then a
+    per-process sequence number)."""
+    return f"{_IDS.prefix}{next(_IDS.count):x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A record's contents: the payload, the recent call ids, and a hold if one is set."""
+
+    payload: bytes
+    ids: tuple[str, ...] = ()
+    hold: tuple[str, float] | None = None  # (owner, ttl in seconds)
+
+    def encode(self) -> bytes:
+        if not self.ids and self.hold is None:
+            return self.payload  # no frame needed (what an embedded store always writes)
+        hold = f"{self.hold[0]}:{self.hold[1]!r}" if self.hold is not None else ""
+        return b"%s%s|%s\n%s" % (MAGIC, ",".join(self.ids).encode(), hold.encode(), self.payload)
+
+    def written(self, call_id: str | None, payload: bytes, hold: tuple[str, float] | None = None) -> Frame:
+        """The frame a write with ``call_id`` leaves behind (None: a store that never loses
+        a reply keeps no ids)."""
+        if call_id is None:
+            return Frame(payload, (), hold)
+        return Frame(payload, (*self.ids[-(KEEP_IDS - 1) :], call_id), hold)
+
+    def applied(self, version: int, expected: int | None, call_id: str) -> bool | None:
+        """Whether the write with ``call_id`` that expected version ``expected`` is part of
+        this frame's record (at ``version``): ids sit in version order, the last one at
+        ``version``, so the write, had it applied, sits at a known place. None: that place
+        is beyond the ids kept, so the record cannot tell."""
+        place = len(self.ids) - 1 - (version - ((expected or 0) + 1))
+        if place >= len(self.ids):
+            return False  # the record is older than the write would have made it
+        if place < 0:
+            return None
+        return self.ids[place] == call_id
+
+
+EMPTY = Frame(b"")
+
+
+def decode_frame(data: bytes) -> Frame:
+    """The frame of a stored record; a damaged frame is a corrupt store, never a guess."""
+    if not data.startswith(MAGIC):
+        return Frame(data)
+    try:
+        end = data.index(b"\n")
+        head = data[2:end].decode("ascii")
+        ids, _, hold = head.partition("|")
+        owner, _, ttl = hold.partition(":")
+        held = (owner, float(ttl)) if hold else None
+    except ValueError as exc:  # no end of header, not ASCII, or a ttl that is no number
+        raise CorruptStoreError(f"a stored record's header is damaged: {exc}") from None
+    return Frame(data[end + 1 :], tuple(ids.split(",")) if ids else (), held)
+
+
+__all__ = ["EMPTY", "KEEP_IDS", "MAGIC", "Frame", "decode_frame", "new_id"]
