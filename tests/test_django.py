@@ -535,3 +535,37 @@ print(sorted(state.store.names()))
     assert result.stdout.strip() == (
         "[('counter', 'visits'), ('lock', 'report'), ('object', 'global_obj')]"
     )
+
+
+def test_a_call_stays_done_when_the_database_transaction_rolls_back(tmp_path: Path) -> None:
+    """What the README says of transactions: the call is not part of the database
+    transaction; on_commit work runs only when it commits."""
+    code = """
+import django
+django.setup()
+from django.db import transaction
+from counter.views import global_obj
+
+sent = []
+try:
+    with transaction.atomic():
+        number = global_obj.query()
+        transaction.on_commit(lambda: sent.append(number))
+        raise RuntimeError("the order failed")
+except RuntimeError:
+    pass
+with transaction.atomic():
+    number = global_obj.query()
+    transaction.on_commit(lambda: sent.append(number))
+print(global_obj.param, sent)
+"""
+    (tmp_path / "data").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=project_env(sqlite_project(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2 [2]"
