@@ -1,5 +1,8 @@
 """The same view with sharedstate: two lines changed, and every client gets its own number.
 
+    gunicorn -w 4 -k gthread --threads 8 mysite.wsgi     # or: python manage.py runserver
+    python manage.py sharedstate show global_obj
+
 ``global_obj`` is one object shared by every thread and worker process; each ``query()``
 is one atomic step. Nothing is read from the settings or connected when this module is
 imported; the store (``SHAREDSTATE_URL``, or ``sharedstate.db`` beside the SQLite
