@@ -12,7 +12,10 @@ conditions. Prints each round, the median requests per second of each and their 
 
 The naive view's numbers are wrong (per-worker copies), so it is the ceiling, not a rival:
 what is measured is the cost of one atomic, shared ``query()`` per request. Afterwards the
-stored counter must equal the number of requests the sharedstate view answered.
+stored counter must equal the number of requests the sharedstate view answered. A third
+view, ``/handwritten/`` (``handwritten_django_app.py``: one hand-written ``UPDATE ...
+RETURNING`` per request through Django's own connection to the project database), runs in
+the same rounds: the floor of writing each request's number to disk at all.
 """
 
 from __future__ import annotations
@@ -27,12 +30,35 @@ import sys
 import tempfile
 import time
 
-from sharedstate.demo import DJANGO_DIRECTORY_VARIABLE, HOST, MODES, Server, free_port
+from sharedstate.demo import DJANGO_DIRECTORY_VARIABLE, HOST, Mode, Server, free_port
 from sharedstate.demo_app import PREFIX_VARIABLE, URL_VARIABLE
 
 MIDDLEWARE_VARIABLE = "SHAREDSTATE_DEMO_DJANGO_MIDDLEWARE"  # see sharedstate.django.demo_site
 
-VIEWS = {"naive": "/naive/", "sharedstate": "/sharedstate/"}
+HERE = os.path.dirname(os.path.abspath(__file__))
+HANDWRITTEN = "hand-written SQL"
+VIEWS = {"naive": "/naive/", "sharedstate": "/sharedstate/", HANDWRITTEN: "/handwritten/"}
+
+#: the demo's Django site with the hand-written view added, under gunicorn gthread
+MODE = Mode(
+    "django-gthread",
+    "Django, gunicorn -k gthread",
+    lambda port, workers, threads: [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"--bind={HOST}:{port}",
+        f"--workers={workers}",
+        "--worker-class=gthread",
+        f"--threads={threads}",
+        "--log-level=info",
+        "--graceful-timeout=2",
+        "--chdir",
+        HERE,
+        "handwritten_django_app:application",
+    ],
+    lambda workers: workers,
+)
 
 
 def wrk(port: int, path: str, duration: float, connections: int, threads: int) -> tuple[float, int]:
@@ -87,8 +113,12 @@ def main() -> None:
     )
     rates: dict[str, list[float]] = {view: [] for view in VIEWS}
     served = 0
+    sys.path.insert(0, HERE)
+    from handwritten_django_app import create_table
+
+    create_table(os.path.join(workdir, "db.sqlite3"))
     server = Server(
-        MODES["django-gthread"],
+        MODE,
         free_port(),
         args.workers,
         args.threads,
@@ -127,11 +157,16 @@ def main() -> None:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    naive, shared = (statistics.median(rates[view]) for view in VIEWS)
+    naive, shared, handwritten = (statistics.median(rates[view]) for view in VIEWS)
     paired = statistics.median(s / n for n, s in zip(rates["naive"], rates["sharedstate"], strict=True))
     print(
         f"median: naive {naive:.1f} req/s, sharedstate {shared:.1f} req/s, ratio {shared / naive:.3f}"
         f" (median of the rounds' ratios {paired:.3f})"
+    )
+    print(
+        f"floor: {HANDWRITTEN} (one UPDATE ... RETURNING per request through Django's "
+        f"connection) {handwritten:.1f} req/s, {handwritten / naive:.3f} of naive; "
+        f"sharedstate / {HANDWRITTEN}: {shared / handwritten:.3f}"
     )
     print(f"load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(
