@@ -20,8 +20,16 @@ pytest.importorskip("flask")
 pytest.importorskip("httpx")
 
 from sharedstate.demo import MODES, DemoError, Mode, Row, Settings, check_dependencies, run_demo  # noqa: E402
+from sharedstate.demo_asgi import ASGI_VARIANTS  # noqa: E402
 
 SHAREDSTATE = str(Path(sys.executable).parent / "sharedstate")
+needs_asgi_servers = pytest.mark.skipif(
+    any(
+        __import__("importlib").util.find_spec(m) is None
+        for m in ("gunicorn", "uvicorn", "uvicorn_worker", "hypercorn", "starlette")
+    ),
+    reason="needs gunicorn, uvicorn, uvicorn-worker, hypercorn and starlette",
+)
 needs_servers = pytest.mark.skipif(
     any(__import__("importlib").util.find_spec(m) is None for m in ("gunicorn", "gevent")),
     reason="needs gunicorn and gevent",
@@ -36,15 +44,19 @@ def describe(rows: list[Row]) -> str:
     )
 
 
+WSGI_MODES = [name for name, mode in MODES.items() if mode.stack == "wsgi"]
+ASGI_MODES = [name for name, mode in MODES.items() if mode.stack == "asgi"]
+
+
 @needs_servers
 def test_sharedstate_is_exact_in_every_mode() -> None:
-    """Every server mode, all four variants, 100 simultaneous clients."""
+    """Every WSGI server mode, all four variants, 100 simultaneous clients."""
     rows = run_demo(
-        Settings(modes=list(MODES), variants=["naive", "naive-io", "sharedstate", "sharedstate-io"])
+        Settings(modes=WSGI_MODES, variants=["naive", "naive-io", "sharedstate", "sharedstate-io"])
     )
     print("\n" + describe(rows))  # what the naive global did this time (pytest -s shows it)
     assert {(r.mode, r.variant) for r in rows} == {
-        (m, v) for m in MODES for v in ("naive", "naive-io", "sharedstate", "sharedstate-io")
+        (m, v) for m in WSGI_MODES for v in ("naive", "naive-io", "sharedstate", "sharedstate-io")
     }
     for row in rows:
         assert row.requests == 100
@@ -56,6 +68,62 @@ def test_sharedstate_is_exact_in_every_mode() -> None:
             # observed, not asserted: but the table's arithmetic must add up
             assert row.unique + row.duplicates == row.requests
             assert row.duplicates == row.repeated_in_one_process + row.repeated_across_processes
+
+
+@needs_asgi_servers
+def test_asgi_rows_sharedstate_exact_under_every_asgi_server() -> None:
+    """uvicorn, gunicorn with the uvicorn worker and hypercorn, 4 workers each, the three
+    ASGI variants, 100 simultaneous clients: the sharedstate rows exact, the naive rows as
+    observed (their arithmetic must add up)."""
+    rows = run_demo(Settings(modes=ASGI_MODES, variants=list(ASGI_VARIANTS)))
+    print("\n" + describe(rows))
+    assert ASGI_MODES == ["uvicorn", "gunicorn-uvicorn", "hypercorn"]
+    assert [(r.mode, r.variant) for r in rows] == [
+        (m, v) for m in ASGI_MODES for v in ("naive", "naive-await", "sharedstate")
+    ]
+    for row in rows:
+        assert row.requests == 100
+        assert row.errors == [], (row.mode, row.variant, row.errors[:3])
+        if row.variant == "sharedstate":
+            assert sorted(row.values) == list(range(1, 101)), (row.mode, row.variant)
+            assert row.exact and row.verdict == "exact"
+        else:
+            assert row.unique + row.duplicates == row.requests
+            assert row.duplicates == row.repeated_in_one_process + row.repeated_across_processes
+            # a plain method runs to its end inside one event loop: never torn in a worker
+            if row.variant == "naive":
+                assert row.repeated_in_one_process == 0, (row.mode, row.seen)
+
+
+@needs_asgi_servers
+def test_cli_stack_asgi_prints_the_asgi_rows(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [SHAREDSTATE, "demo", "--stack", "asgi", "--mode", "hypercorn", "--mode", "gunicorn-sync",
+         "--clients", "40", "--rounds", "2", "--json", str(tmp_path / "rows.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [(r["mode"], r["variant"]) for r in rows] == [
+        ("hypercorn", "naive"), ("hypercorn", "naive-await"), ("hypercorn", "sharedstate")
+    ]  # fmt: skip
+    assert rows[2]["exact"] and rows[2]["requests"] == 80
+    line = next(line for line in result.stdout.splitlines() if "naive + await" in line)
+    assert line.split()[0] == "hypercorn"
+    assert "event loop" in result.stdout  # the ASGI notes
+
+
+def test_stack_without_its_modes_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [SHAREDSTATE, "demo", "--stack", "wsgi", "--mode", "uvicorn"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "none of the modes given with --mode is a WSGI server" in result.stderr
 
 
 def test_row_arithmetic_and_verdicts() -> None:
@@ -106,6 +174,18 @@ def test_cli_prints_the_table_and_exits_0(tmp_path: Path) -> None:
         r for r in rows if r["mode"] == "gunicorn-sync" and r["variant"] == "naive"
     )
     print(gunicorn_naive)  # observed, not asserted
+
+
+@needs_asgi_servers
+def test_asgi_sharedstate_rows_exact_on_redis(redis_url: str) -> None:
+    """The ASGI sharedstate rows on Redis (redis.asyncio in every worker), 100 clients."""
+    rows = run_demo(Settings(modes=ASGI_MODES, variants=["sharedstate"], url=redis_url))
+    print("\n" + describe(rows))
+    assert [r.mode for r in rows] == ASGI_MODES
+    for row in rows:
+        assert row.errors == [], (row.mode, row.errors[:3])
+        assert sorted(row.values) == list(range(1, 101)), row.mode
+        assert row.exact
 
 
 def test_url_option_runs_on_the_given_store(tmp_path: Path) -> None:

@@ -382,7 +382,7 @@ def test_gunicorn_preload_store_used_before_fork(tmp_path: Path) -> None:
     server = Server(mode, port, 4, 8, env, str(tmp_path / "gunicorn.log"))
     try:
         server.wait_ready()
-        seen, errors, _calls = _burst(f"http://{HOST}:{port}/", 100, 30)
+        seen, errors, _ = _burst(f"http://{HOST}:{port}/", 100, 30)
     finally:
         server.stop()
     assert errors == []

@@ -6,6 +6,7 @@
     global_obj.query()                                      # one atomic call, every process
 """
 
+from .aio import AsyncStore, connect_async
 from .codecs import JSONCodec, SignedPickleCodec
 from .counters import Counter
 from .errors import (
@@ -32,6 +33,7 @@ from .store import Store, connect
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncStore",
     "BackendUnavailableError",
     "ClassMismatchError",
     "ConfigurationError",
@@ -55,4 +57,5 @@ __all__ = [
     "Store",
     "StoreTimeoutError",
     "connect",
+    "connect_async",
 ]

@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
 }
 
 HELP = {
-    "demo": "The classic Flask global counter, naive beside sharedstate, under real servers.",
+    "demo": "The classic global counter (Flask, ASGI), naive beside sharedstate, under real servers.",
     "check": "Record a concurrent history and check it for linearizability.",
     "bench": "Throughput of sharedstate beside the raw operations of a backend.",
     "serve": "Run the server for a manager:// store URL.",

@@ -13,6 +13,7 @@ to apply, or, when the store stays unreachable until the deadline, raises
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .backends.base import deadline_scope
@@ -23,6 +24,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .engine import Engine, Steps
     from .store import Store
 
 
@@ -51,48 +53,9 @@ class Counter:
         return self.incr(-amount)
 
     def _run_incrs(self, batch: list[Call]) -> None:
-        """One native add for the whole batch; each call gets the value it would have seen
-        had the batch's calls run one after another. The calls are concurrent, so any order
-        is a valid one: queue order, unless near a limit of the counter's range another
-        order keeps every value in range. Where none does, or where the sum itself would
-        leave the range, each call runs alone, so that exactly the ones that fit succeed."""
-        total = sum(call.payload for call in batch)
-        try:
-            final = self._add(total, batch_deadline(batch))
-        except CounterOverflowError:
-            if len(batch) == 1:
-                raise
-            self._run_alone(batch)
-            return
-        order = self._order_in_range(batch, final - total)
-        if order is None:  # no order fits (amounts near the range itself): take it back
-            self._add(-total, batch_deadline(batch))
-            self._run_alone(batch)
-            return
-        running = final - total
-        for call in order:
-            running += call.payload
-            call.finish(running)
-
-    def _order_in_range(self, batch: list[Call], start: int) -> list[Call] | None:
-        low, high = self.store.backend.counter_range
-        negatives_first = sorted(batch, key=lambda call: call.payload >= 0)
-        for order in (batch, negatives_first, negatives_first[::-1]):
-            running = start
-            for call in order:
-                running += call.payload
-                if not low <= running <= high:
-                    break
-            else:
-                return order
-        return None
-
-    def _run_alone(self, batch: list[Call]) -> None:
-        for call in batch:
-            try:
-                call.finish(self._add(call.payload, call.deadline))
-            except SharedStateError as exc:
-                call.finish(error=exc)
+        """One native add for the whole batch (see :func:`incr_batch_steps`)."""
+        engine = self.store._engine
+        engine.drive(incr_batch_steps(engine, self.key, batch))
 
     def _add(self, delta: int, deadline: float) -> int:
         """One add with a call id; a lost reply is resolved, never guessed (``engine.py``)."""
@@ -119,3 +82,51 @@ class Counter:
 
     def __repr__(self) -> str:
         return f"<Counter {self.name!r}>"
+
+
+def incr_batch_steps(engine: Engine, key: str, batch: Sequence[Call]) -> Steps:
+    """One native add for a batch of increments, as the engine's requests (driven by the
+    sync store or the async one); finishes every call. Each call gets the value it would
+    have seen had the batch's calls run one after another. The calls are concurrent, so any
+    order is a valid one: queue order, unless near a limit of the counter's range another
+    order keeps every value in range. Where none does, or where the sum itself would leave
+    the range, each call runs alone, so that exactly the ones that fit succeed."""
+    total = sum(call.payload for call in batch)
+    try:
+        final = yield from engine.add_steps(key, total, batch_deadline(batch))
+    except CounterOverflowError:
+        if len(batch) == 1:
+            raise
+        yield from _run_alone(engine, key, batch)
+        return
+    order = _order_in_range(engine.backend.counter_range, batch, final - total)
+    if order is None:  # no order fits (amounts near the range itself): take it back
+        yield from engine.add_steps(key, -total, batch_deadline(batch))
+        yield from _run_alone(engine, key, batch)
+        return
+    running = final - total
+    for call in order:
+        running += call.payload
+        call.finish(running)
+
+
+def _order_in_range(bounds: tuple[int, int], batch: Sequence[Call], start: int) -> list[Call] | None:
+    low, high = bounds
+    negatives_first = sorted(batch, key=lambda call: call.payload >= 0)
+    for order in (list(batch), negatives_first, negatives_first[::-1]):
+        running = start
+        for call in order:
+            running += call.payload
+            if not low <= running <= high:
+                break
+        else:
+            return order
+    return None
+
+
+def _run_alone(engine: Engine, key: str, batch: Sequence[Call]) -> Steps:
+    for call in batch:
+        try:
+            call.finish((yield from engine.add_steps(key, call.payload, call.deadline)))
+        except SharedStateError as exc:
+            call.finish(error=exc)

@@ -1,5 +1,5 @@
 """``sharedstate demo``: the classic Flask global counter under real servers and simultaneous
-clients.
+clients (and its ``async def`` twin under ASGI servers: :mod:`sharedstate.demo_asgi`).
 
 For each way people serve such an app (Flask's development server, threaded and with
 ``processes=N``; gunicorn with sync, gthread and gevent workers) the demo starts one real
@@ -51,6 +51,7 @@ import click
 
 from .backends import redact_url, split_url
 from .demo_app import PREFIX_VARIABLE, URL_VARIABLE, VARIANTS
+from .demo_asgi import ASGI_SERVERS, ASGI_VARIANTS, VARIANTS_VARIABLE, asgi_notes
 
 HOST = "127.0.0.1"
 NUMBER = r'<p class="number">(-?\d+)</p>'
@@ -68,6 +69,10 @@ class Mode:
     #: "Booting worker" lines to wait for in the log, given workers (0: none)
     workers_to_boot: Callable[[int], int]
     needs: tuple[str, ...] = ()
+    #: "wsgi" or "asgi" (``--stack``), the variants its app serves, its ready-worker log line
+    stack: str = "wsgi"
+    variants: tuple[str, ...] = VARIANTS
+    boot_line: bytes = b"Booting worker with pid"
 
 
 def _gunicorn(
@@ -144,6 +149,12 @@ MODES: dict[str, Mode] = {
         ),
     )
 }
+MODES.update(
+    (name, Mode(name, label, command, lambda w: w, needs, "asgi", ASGI_VARIANTS, line))
+    for name, label, command, line, needs in ASGI_SERVERS
+)
+ALL_VARIANTS = tuple(dict.fromkeys((*VARIANTS, *ASGI_VARIANTS)))
+ASGI_MODES = frozenset(name for name, mode in MODES.items() if mode.stack == "asgi")
 
 #: the directory of the Django rows' project database (and so of their default store)
 DJANGO_DIRECTORY_VARIABLE = "SHAREDSTATE_DEMO_DJANGO_DIR"
@@ -310,7 +321,7 @@ class Server:
 
     def _booted(self) -> int:
         with contextlib.suppress(OSError), open(self.log_path, "rb") as log:
-            return log.read().count(b"Booting worker with pid")
+            return log.read().count(self.mode.boot_line)
         return 0
 
     def stop(self) -> None:
@@ -438,6 +449,7 @@ def run_demo(
             env = dict(os.environ)
             env[URL_VARIABLE] = url
             env[PREFIX_VARIABLE] = f"demo-{run}-{mode.name}-"
+            env[VARIANTS_VARIABLE] = ",".join(v for v in settings.variants if v in mode.variants)
             env["PYTHONUNBUFFERED"] = "1"
             if mode.name.startswith("django"):
                 env[DJANGO_DIRECTORY_VARIABLE] = os.path.join(workdir, mode.name)
@@ -453,7 +465,9 @@ def run_demo(
                 os.path.join(workdir, f"{mode.name}.log"),
             )
             server.wait_ready()
-            for variant in settings.variants:
+            for variant in mode.variants:
+                if variant not in settings.variants:
+                    continue
                 row = Row(mode.name, variant)
                 for round_number in range(settings.rounds):
                     progress(
@@ -503,6 +517,7 @@ VARIANT_LABELS = {
     "naive-io": "naive + I/O",
     "sharedstate": "sharedstate",
     "sharedstate-io": "sharedstate + I/O",
+    "naive-await": "naive + await",
 }
 
 
@@ -555,10 +570,10 @@ def render(rows: list[Row], settings: Settings, url: str, console: Any) -> None:
     notes = [
         "per-process copies: two processes handed out the same number; each worker (and, with "
         "processes=N, each request's forked child) counts on its own copy of the global.",
-        "lost updates: one process handed out a number twice; two threads or greenlets read "
-        "the same value before either wrote it back.",
+        "lost updates: one process handed out a number twice; two threads, greenlets or "
+        "async tasks read the same value before either wrote it back.",
     ]
-    bare = [r for r in rows if r.variant == "naive" and r.exact]
+    bare = [r for r in rows if r.variant == "naive" and r.exact and r.mode not in ASGI_MODES]
     if bare:
         where = ", ".join(
             f"{r.mode} ({r.processes} process{'es' if r.processes != 1 else ''} answered)"
@@ -571,6 +586,7 @@ def render(rows: list[Row], settings: Settings, url: str, console: Any) -> None:
             "the '+ I/O' row does one I/O (time.sleep(0), standing for a log line or a query) "
             "between read and write, as real methods do."
         )
+    notes += asgi_notes(rows, ASGI_MODES)
     for note in notes:
         console.print(f"- {note}", highlight=False)
     shared_rows = [r for r in rows if r.variant.startswith("sharedstate")]
@@ -608,15 +624,22 @@ def render(rows: list[Row], settings: Settings, url: str, console: Any) -> None:
     "--variant",
     "variants",
     multiple=True,
-    type=click.Choice(list(VARIANTS)),
+    type=click.Choice(list(ALL_VARIANTS)),
     help="App variant to run (repeatable; default: all).",
+)
+@click.option(
+    "--stack",
+    default="all",
+    show_default=True,
+    type=click.Choice(["wsgi", "asgi", "all"]),
+    help="WSGI servers (Flask, gunicorn), ASGI servers (uvicorn, hypercorn), or both.",
 )
 @click.option(
     "--workers",
     default=4,
     show_default=True,
     type=click.IntRange(1),
-    help="Worker processes (gunicorn -w, app.run(processes=N)).",
+    help="Worker processes (gunicorn -w, uvicorn/hypercorn --workers, app.run(processes=N)).",
 )
 @click.option(
     "--threads",
@@ -648,13 +671,15 @@ def demo_command(
     rounds: int,
     modes: tuple[str, ...],
     variants: tuple[str, ...],
+    stack: str,
     workers: int,
     threads: int,
     url: str | None,
     port: int | None,
     json_path: str | None,
 ) -> None:
-    """The classic Flask global counter, naive beside sharedstate, under real servers.
+    """The classic global counter (Flask; async def under ASGI servers), naive beside
+    sharedstate, under real servers.
 
     Starts each server mode on 127.0.0.1, sends CLIENTS simultaneous requests to each app and
     prints what the clients saw. Exit status 0 only when every sharedstate row is exact.
@@ -662,9 +687,12 @@ def demo_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    chosen = [m for m in (modes or MODES) if stack in ("all", MODES[m].stack)]
+    if not chosen:
+        raise click.UsageError(f"none of the modes given with --mode is a {stack.upper()} server")
     settings = Settings(
-        modes=list(modes) or list(MODES),
-        variants=list(variants) or list(VARIANTS),
+        modes=chosen,
+        variants=list(variants) or list(ALL_VARIANTS),
         clients=clients,
         rounds=rounds,
         workers=workers,
@@ -677,7 +705,9 @@ def demo_command(
     out = Console()
     if not out.is_terminal:
         out = Console(width=132)  # a file or a pipe: keep the table's rows on one line each
-    total = len(settings.modes) * len(settings.variants) * settings.rounds
+    total = settings.rounds * sum(
+        len([v for v in settings.variants if v in MODES[m].variants]) for m in settings.modes
+    )
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -198,7 +198,7 @@ class Engine:
                             raise
                         lost = (record.version, outcome)
                         return self.drive(self.steps(key, change, deadline, owner, hold, wait, call_id, lost))
-                    if ok:
+                    if ok and current is not None:  # a successful write returns its record
                         self.cache[key] = current
                         self._frames[key] = (current, written)
                         return current, outcome

@@ -7,6 +7,7 @@ It is the object people put in a module global and then see misbehave under a re
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 
@@ -34,5 +35,24 @@ class SomeObjWithIO:
     def query(self):
         param = self.param
         time.sleep(0)  # stands for any I/O here (a log line, a database query): other threads run
+        self.param = param + 1
+        return self.param
+
+
+class SomeObjWithAwait:
+    """The counter as people write it for an async framework: an ``async`` method that
+    awaits something between reading and writing its state.
+
+    Inside one event loop a plain method is never interrupted, so the bare ``+= 1`` called
+    from ``async def`` loses nothing within a worker; an ``await`` in the middle hands the
+    loop to other requests, which read the same value before this one writes it back.
+    """
+
+    def __init__(self, param):
+        self.param = param
+
+    async def query(self):
+        param = self.param
+        await asyncio.sleep(0)  # stands for any awaited call here (a log line, a query)
         self.param = param + 1
         return self.param

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import UNKNOWN, Record
-from .engine import Held
+from .engine import Change, Held
 from .errors import ConfigurationError, CorruptStoreError, LeaseExpiredError, StateLostError
 from .frames import Frame, new_id
 
@@ -53,18 +53,14 @@ class Lease:
         self.lock._release(self)
 
 
-class Lock:
-    """A leased, fenced lock on a name; use ``with store.lock(name, ttl) as lease:``."""
+class LeaseRules:
+    """What a lock's record means, apart from how its steps are driven (shared by
+    :class:`Lock` and the async lock): the fencing token it holds, and the changes that
+    grant, extend and release a lease."""
 
-    def __init__(self, store: Store, name: str, key: str, ttl: float, timeout: float | None) -> None:
-        self.store = store
-        self.name = name
-        self.ttl = ttl
-        self.timeout = timeout
-        self.key = key
-        #: leases held per thread (greenlet) and lock key, shared by every Lock of the store
-        self._held: threading.local = store._leases
-        self._entered = threading.local()  # the lease ``with lock:`` took, per thread
+    name: str
+    key: str
+    store: Any  # has ``_tokens``: the largest token this process saw per lock key
 
     def _token(self, frame: Frame) -> int:
         if not frame.payload:
@@ -78,6 +74,49 @@ class Lock:
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptStoreError(f"the lease record of lock {self.name!r} is damaged: {exc}") from exc
 
+    def grant_change(self) -> Change:
+        """The change that grants the lock: the token grows by one (never below the
+        largest this process saw); its outcome is the new token."""
+
+        def grant(record: Record | None, frame: Frame) -> tuple[bytes, int]:
+            token = max(self._token(frame), self.store._tokens.get(self.key, 0)) + 1
+            return json.dumps({"t": token}).encode(), token
+
+        return grant
+
+    def keep_change(self, lease: Any) -> Change:
+        """The change of an extend or a release: the record stays as it is, provided the
+        lease is still the one it holds."""
+
+        def keep(record: Record | None, frame: Frame) -> tuple[bytes, Any]:
+            self._mine(lease, frame)
+            return frame.payload, None
+
+        return keep
+
+    def _mine(self, lease: Any, frame: Frame) -> None:
+        token = self._token(frame)
+        if frame.hold is None or frame.hold[0] != lease.owner or token != lease.token:
+            raise LeaseExpiredError(
+                f"the lease on lock {self.name!r} (token {lease.token}) expired and the lock "
+                f"was granted again (token {token}); what it protected may have been "
+                "changed by the next holder"
+            )
+
+
+class Lock(LeaseRules):
+    """A leased, fenced lock on a name; use ``with store.lock(name, ttl) as lease:``."""
+
+    def __init__(self, store: Store, name: str, key: str, ttl: float, timeout: float | None) -> None:
+        self.store = store
+        self.name = name
+        self.ttl = ttl
+        self.timeout = timeout
+        self.key = key
+        #: leases held per thread (greenlet) and lock key, shared by every Lock of the store
+        self._held: threading.local = store._leases
+        self._entered = threading.local()  # the lease ``with lock:`` took, per thread
+
     def acquire(self, timeout: float | None | object = UNKNOWN) -> Lease:
         """Waits for the lock (up to ``timeout`` seconds) and returns the new lease."""
         held = self._lease_here()
@@ -90,11 +129,7 @@ class Lock:
         deadline = time.monotonic() + (FOREVER if limit is None else float(limit))  # type: ignore[arg-type]
         owner = new_id()
         ttl = self.ttl
-
-        def grant(record: Record | None, frame: Frame) -> tuple[bytes, int]:
-            token = max(self._token(frame), self.store._tokens.get(self.key, 0)) + 1
-            return json.dumps({"t": token}).encode(), token
-
+        grant = self.grant_change()
         started = time.monotonic()
         try:
             _, token = self.store._engine.run(self.key, grant, deadline, owner=owner, hold=(owner, ttl))
@@ -109,37 +144,19 @@ class Lock:
         """The lease this thread holds on this lock, if any."""
         return getattr(self._held, "leases", {}).get(self.key)
 
-    def _mine(self, lease: Lease, frame: Frame) -> None:
-        token = self._token(frame)
-        if frame.hold is None or frame.hold[0] != lease.owner or token != lease.token:
-            raise LeaseExpiredError(
-                f"the lease on lock {self.name!r} (token {lease.token}) expired and the lock "
-                f"was granted again (token {token}); what it protected may have been "
-                "changed by the next holder"
-            )
-
     def _extend(self, lease: Lease, ttl: float) -> None:
         if lease.expired:
             raise LeaseExpiredError(f"the lease on lock {self.name!r} expired before it was extended")
-
-        def push(record: Record | None, frame: Frame) -> tuple[bytes, Any]:
-            self._mine(lease, frame)
-            return frame.payload, None
-
         started = time.monotonic()
         self.store._engine.run(
-            self.key, push, started + self.store.timeout, owner=lease.owner, hold=(lease.owner, ttl), wait=False
+            self.key, self.keep_change(lease), started + self.store.timeout, owner=lease.owner, hold=(lease.owner, ttl), wait=False
         )
         lease._ends, lease.expires_at = started + ttl, time.time() + ttl
 
     def _release(self, lease: Lease) -> None:
-        def drop(record: Record | None, frame: Frame) -> tuple[bytes, Any]:
-            self._mine(lease, frame)
-            return frame.payload, None
-
         try:
             self.store._engine.run(
-                self.key, drop, time.monotonic() + self.store.timeout, owner=lease.owner, wait=False
+                self.key, self.keep_change(lease), time.monotonic() + self.store.timeout, owner=lease.owner, wait=False
             )
         finally:
             if self._lease_here() is lease:
@@ -167,4 +184,4 @@ class Lock:
                 raise
 
 
-__all__ = ["Held", "Lease", "Lock"]
+__all__ = ["Held", "Lease", "LeaseRules", "Lock"]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .backends.base import Record
 from .combining import Call, batch_deadline
-from .engine import Engine
+from .engine import Change, Engine
 from .errors import (
     ClassMismatchError,
     ConfigurationError,
@@ -70,9 +70,9 @@ def _slots_of(cls: type) -> tuple[str, ...]:
     return tuple(names)
 
 
-def state_of(instance: object) -> dict[str, Any]:
+def state_of(instance: Any) -> dict[str, Any]:
     """The attributes that make up an instance's state (read, not copied)."""
-    slots = _slots_of(type(instance))
+    slots = _slots_of(type(instance))  # type: ignore[arg-type]
     if not slots:
         return instance.__dict__
     state = dict(getattr(instance, "__dict__", ()))
@@ -166,6 +166,11 @@ class Objects:
         reference into it: only calls whose arguments and result are immutable scalars
         leave the instance reusable.
         """
+        record, outcome = self.engine.run(spec.key, self.batch_change(spec, batch), batch_deadline(batch))
+        self.finish_batch(spec, batch, record, outcome)
+
+    def batch_change(self, spec: ObjectSpec, batch: list[Call]) -> Change:
+        """The engine's change for ``batch`` (shared by the sync and the async drivers)."""
         key = spec.key
 
         def change(record: Record | None, frame: Frame) -> tuple[bytes | None, Any]:
@@ -177,9 +182,13 @@ class Objects:
             before = frame.payload or None
             return self._apply_batch(spec, batch, instance, before)
 
-        record, (instance, results) = self.engine.run(key, change, batch_deadline(batch))
+        return change
+
+    def finish_batch(self, spec: ObjectSpec, batch: list[Call], record: Record | None, outcome: Any) -> None:
+        """Hands each call of an applied batch its result (``outcome``: the change's)."""
+        instance, results = outcome
         if record is not None and _detached(batch, results):
-            self._instances[key] = (record, instance)
+            self._instances[spec.key] = (record, instance)
         for call, (result, error) in zip(batch, results, strict=True):
             call.finish(result, error)
 
@@ -234,14 +243,9 @@ class Objects:
         self.check_not_holding(spec)
         owner = new_id()
         key = spec.key
-
-        def take(record: Record | None, frame: Frame) -> tuple[bytes, Any]:
-            instance = self.instance_from(spec, frame)
-            return frame.payload or self.encode(spec, instance), instance
-
         started = time.monotonic()
         _, instance = self.engine.run(
-            key, take, time.monotonic() + self.timeout, owner=owner, hold=(owner, ttl)
+            key, self.take_change(spec), time.monotonic() + self.timeout, owner=owner, hold=(owner, ttl)
         )
         holding = self._holding.__dict__.setdefault("keys", {})
         holding[key] = started + ttl
@@ -259,8 +263,18 @@ class Objects:
         holding.pop(key, None)
         self._finish(spec, owner, data, ttl)
 
-    def _finish(self, spec: ObjectSpec, owner: str, data: bytes | None, ttl: float) -> None:
-        """Writes the transaction's state (``data``; None: unchanged) and drops its hold."""
+    def take_change(self, spec: ObjectSpec) -> Change:
+        """The change that opens a transaction: the state stays, the outcome is an instance."""
+
+        def take(record: Record | None, frame: Frame) -> tuple[bytes, Any]:
+            instance = self.instance_from(spec, frame)
+            return frame.payload or self.encode(spec, instance), instance
+
+        return take
+
+    def release_change(self, spec: ObjectSpec, owner: str, data: bytes | None, ttl: float) -> Change:
+        """The change that ends a transaction: its state (``data``; None: unchanged) is
+        written and its hold dropped, unless the hold was taken over meanwhile."""
 
         def release(record: Record | None, frame: Frame) -> tuple[bytes, Any]:
             if frame.hold is None or frame.hold[0] != owner:
@@ -270,8 +284,12 @@ class Objects:
                 )
             return (data if data is not None else frame.payload), None
 
+        return release
+
+    def _finish(self, spec: ObjectSpec, owner: str, data: bytes | None, ttl: float) -> None:
+        """Writes the transaction's state (``data``; None: unchanged) and drops its hold."""
         deadline = time.monotonic() + self.timeout
-        self.engine.run(spec.key, release, deadline, owner=owner, wait=False)
+        self.engine.run(spec.key, self.release_change(spec, owner, data, ttl), deadline, owner=owner, wait=False)
 
     # -- encoding ------------------------------------------------------------------------
     def instance_from(self, spec: ObjectSpec, frame: Frame) -> Any:

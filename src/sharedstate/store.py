@@ -32,6 +32,7 @@ from .combining import Call, Combiner
 from .counters import Counter
 from .engine import Engine
 from .errors import ClassMismatchError, ConfigurationError, StateLostError
+from .frames import Frame
 from .locks import Lease, Lock
 from .names import check_name
 from .objects import Objects, ObjectSpec, SharedObject, same_class
@@ -175,7 +176,7 @@ class Store:
         try:
             _, removed_object = self._engine.run(
                 key,
-                lambda record, frame: (b"" if frame.payload else None, bool(frame.payload)),
+                tombstone,
                 time.monotonic() + self.timeout,
             )
         except StateLostError:  # evicted state: deleting the name is how to start again
@@ -189,7 +190,7 @@ class Store:
         try:
             _, freed = self._engine.run(
                 key,
-                lambda record, frame: (None, False) if frame.hold is None else (frame.payload, True),
+                unhold,
                 time.monotonic() + self.timeout,
                 wait=False,
             )
@@ -204,7 +205,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -268,6 +269,16 @@ class Store:
     @staticmethod
     def _check_name(name: str) -> None:
         check_name(name)
+
+
+def tombstone(record: Any, frame: Frame) -> tuple[bytes | None, bool]:
+    """The change of ``delete`` on an object: an empty payload; True if there was state."""
+    return (b"" if frame.payload else None), bool(frame.payload)
+
+
+def unhold(record: Any, frame: Frame) -> tuple[bytes | None, bool]:
+    """The change of ``delete`` on a lock: its lease ends, its token stays; True if held."""
+    return (None, False) if frame.hold is None else (frame.payload, True)
 
 
 def _check_seconds(what: str, value: Any, zero_ok: bool = False) -> None:

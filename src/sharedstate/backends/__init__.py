@@ -72,9 +72,7 @@ def open_backend(url: str, options: dict[str, str], timeout: float) -> Backend:
             f"{scheme}:// needs a driver that is not installed ({exc.name}): {hint}"
         ) from exc
     backend_class: type[Backend] = getattr(module, class_name)
-    if "timeout" in backend_class.parameters:
-        options = {**options, "timeout": repr(timeout)}
-    return backend_class(url, options)
+    return backend_class(url, options, timeout)
 
 
 __all__ = ["Backend", "Record", "SCHEMES", "open_backend", "redact_url", "split_url"]

@@ -1,18 +1,16 @@
 """The one interface every store speaks.
 
 A backend stores opaque, versioned records under string keys, plus integer counters.
-That is all the store layer above needs: the proxies, the codecs, the per-process cache,
-combining concurrent calls, transactions and leased locks are written once, in
-``store.py``, on top of these few operations:
+That is all the layers above need: the atomic step (``engine.py``: the cache, deadlines,
+holds, call ids), combining, the proxies, transactions and locks are written once, on top
+of these few operations:
 
 * ``load(key)``: the record and its version, one round trip.
 * ``compare_and_set(key, expected, data)``: write ``data`` as the next version only if the
   stored version is still ``expected`` (``None``: only if absent). On a conflict it returns
   the current record, so that a retry costs one more round trip, not a read and a write.
-* ``update(key, change)``: read-modify-write in one atomic step. The default here is the
-  optimistic loop over ``load``/``compare_and_set``: no lock is held while ``change`` (the
-  user's method) runs, so a writer that is descheduled mid-method stalls nobody. A backend
-  may bound the loop and fall back to a lock after repeated conflicts (SQLite does).
+  No backend ever holds a lock while user code runs: the engine runs the method between
+  the load and the compare-and-set.
 * ``counter_add/get/set``: native atomic counters (Redis ``INCR``, SQL ``UPDATE ... RETURNING``);
   ``counter_outcome`` tells, after a lost reply, whether an add took effect (call ids).
 
@@ -24,7 +22,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -41,12 +39,8 @@ class Record:
     data: bytes
 
 
-#: ``update``'s caller passes this when it does not know the current record.
+#: "Not known": a record not yet read, an outcome a backend cannot tell.
 UNKNOWN: Any = object()
-#: ``_optimistic_update`` returns this when its tries ran out.
-GAVE_UP: Any = object()
-
-Change = Callable[["Record | None"], "bytes | None"]
 
 #: The deadline (``time.monotonic()``) of the step the current request belongs to.
 _DEADLINE: ContextVar[float | None] = ContextVar("sharedstate_deadline", default=None)
@@ -105,7 +99,10 @@ class Backend(ABC):
     #: the values (and amounts) a counter takes; memcached's is narrower (see there)
     counter_range: ClassVar[tuple[int, int]] = (COUNTER_MIN, COUNTER_MAX)
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        """``options``: this backend's own query parameters, as text; ``timeout``: the
+        store's call deadline in seconds (``options.py`` parsed it, once), which is also the
+        longest any one request may wait."""
         unknown = set(options) - self.parameters
         if unknown:
             raise InvalidURLError(
@@ -114,6 +111,7 @@ class Backend(ABC):
             )
         self.url = url
         self.options = options
+        self.timeout = timeout
 
     # -- records -------------------------------------------------------------------------
     @abstractmethod
@@ -128,35 +126,6 @@ class Backend(ABC):
 
         Returns ``(True, new_record)`` on success, ``(False, current_record)`` otherwise.
         """
-
-    def update(self, key: str, change: Change, current: Any = UNKNOWN) -> Record | None:
-        """Apply ``change`` to the current record atomically; returns the record now stored.
-
-        ``change`` receives the record read in this step and returns the new data, or
-        None to write nothing. It may run more than once (after a conflict), so it must
-        not have effects outside its return value. ``current`` is a record the caller
-        already read in this step (saving a round trip); it is only a hint.
-        """
-        return self._optimistic_update(key, change, current, tries=None)
-
-    def _optimistic_update(
-        self, key: str, change: Change, current: Any, tries: int | None
-    ) -> Record | None:
-        """Read, change, compare-and-set; again on a conflict (each retry starts from the
-        record the failed compare-and-set returned). After ``tries`` conflicts it returns
-        ``GAVE_UP`` (None: never gives up; some writer always succeeds, so the store as a
-        whole progresses)."""
-        record = self.load(key) if current is UNKNOWN else current
-        attempt = 0
-        while tries is None or attempt < tries:
-            data = change(record)
-            if data is None:
-                return record
-            ok, record = self.compare_and_set(key, record.version if record else None, data)
-            if ok:
-                return record
-            attempt += 1
-        return GAVE_UP
 
     @abstractmethod
     def delete(self, key: str) -> bool:

@@ -38,8 +38,11 @@ from __future__ import annotations
 
 import io
 import socket
+import struct
 import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
@@ -50,10 +53,14 @@ from urllib.parse import urlsplit
 from ..errors import (
     BackendUnavailableError,
     InvalidURLError,
+    SharedStateError,
     StateLostError,
     StoreTimeoutError,
+    mark_sent,
+    request_sent,
 )
-from .base import COUNTER_MAX, COUNTER_MIN, Backend, Record, redact_url
+from .base import COUNTER_MAX, COUNTER_MIN, UNKNOWN, Backend, Record, redact_url, time_left
+from .calls import InDoubt, default_age
 from .pool import IdlePool
 
 EXPOSED = (
@@ -63,9 +70,14 @@ EXPOSED = (
     "delete",
     "keys",
     "counter_add",
+    "counter_outcome",
     "counter_get",
     "counter_set",
 )
+
+
+#: call ids of counter adds the server remembers (about 100 bytes each)
+CALLS_KEPT = 100_000
 
 
 class Registry:
@@ -76,6 +88,10 @@ class Registry:
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
         self._epoch = uuid.uuid4().hex
+        #: call id -> (the value its add produced, or None: fenced; when, monotonic)
+        self._calls: OrderedDict[str, tuple[int | None, float]] = OrderedDict()
+        #: when the newest entry trimmed from ``_calls`` was made
+        self._horizon = float("-inf")
 
     def epoch(self) -> str:
         return self._epoch
@@ -104,15 +120,39 @@ class Registry:
         with self._lock:
             return sorted(k for k in [*self._records, *self._counters] if k.startswith(prefix))
 
-    def counter_add(self, key: str, delta: int) -> int | None:
+    def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int | None:
         """The new value; None, changing nothing, when it would leave the counter range
         (a plain reply rather than an exception, which the manager would send as text)."""
         with self._lock:
+            if call_id is not None and call_id in self._calls:
+                done = self._calls[call_id][0]
+                if done is None:
+                    raise RuntimeError(f"the add {call_id} was fenced: it never takes effect")
+                return done  # sent again: it took effect once, and only once
             value = self._counters.get(key, 0) + delta
             if not COUNTER_MIN <= value <= COUNTER_MAX:
                 return None
             self._counters[key] = value
+            if call_id is not None:
+                self._record(call_id, value)
             return value
+
+    def counter_outcome(self, key: str, call_id: str, age: float) -> tuple[str, int | None]:
+        """("applied", value), ("fenced", None): it never ran and now never will, or
+        ("unknown", None): its entry may have been trimmed (sent ``age`` s ago or more)."""
+        with self._lock:
+            if call_id in self._calls:
+                done = self._calls[call_id][0]
+                return ("fenced", None) if done is None else ("applied", done)
+            self._record(call_id, None)
+            if self._horizon >= time.monotonic() - age:
+                return "unknown", None
+            return "fenced", None
+
+    def _record(self, call_id: str, value: int | None) -> None:
+        self._calls[call_id] = (value, time.monotonic())
+        while len(self._calls) > CALLS_KEPT:
+            self._horizon = self._calls.popitem(last=False)[1][1]
 
     def counter_get(self, key: str) -> int:
         return self._counters.get(key, 0)
@@ -184,14 +224,13 @@ class ManagerBackend(Backend):
     authenticated connection."""
 
     schemes = ("manager",)
-    parameters: ClassVar[frozenset[str]] = frozenset({"timeout", "connect_timeout", "authkey"})
+    parameters: ClassVar[frozenset[str]] = frozenset({"connect_timeout", "authkey"})
     may_evict = True  # the server's state is gone when it restarts
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
-        super().__init__(url, options)
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        super().__init__(url, options, timeout)
         self.host, self.port, self._authkey = parse_manager_url(url)
         try:
-            self.timeout = float(options.get("timeout", "10"))
             self.connect_timeout = float(options.get("connect_timeout", min(2.0, self.timeout)))
         except ValueError as exc:
             raise InvalidURLError(f"bad number in {self.describe()}: {exc}") from None
@@ -199,38 +238,54 @@ class ManagerBackend(Backend):
         self._ident: str | None = None
         self._epoch: str | None = None
         self._pool: IdlePool[_SocketConnection] = IdlePool(self._connect, _SocketConnection.close)
+        self._in_doubt = InDoubt(default_age(self.timeout))
 
     def _open(self) -> _SocketConnection:
+        # connecting and authenticating end by the call's deadline too
+        limit = min(self.connect_timeout, time_left(self.timeout))
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
-        except TimeoutError as exc:
-            raise BackendUnavailableError(
-                f"cannot reach the manager server at {self._where} within "
-                f"{self.connect_timeout:g} s (?connect_timeout=)"
-            ) from exc
+            sock = socket.create_connection((self.host, self.port), timeout=limit)
         except OSError as exc:
-            raise BackendUnavailableError(
-                f"cannot reach the manager server at {self._where}: {exc.strerror or exc} "
-                "(is `sharedstate serve` running?)"
-            ) from exc
+            raise self._translate(exc, sent=False) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # closing resets the connection and drops what it had not delivered: a request
+        # given up on never reaches the server later
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         connection = _SocketConnection(sock)
         try:
             answer_challenge(connection, self._authkey)
             deliver_challenge(connection, self._authkey)
-        except AuthenticationError as exc:
+        except (AuthenticationError, OSError, EOFError) as exc:
             connection.close()
-            raise BackendUnavailableError(
-                f"the manager server at {self._where} refused the authkey of {self.describe()}"
-            ) from exc
-        except (OSError, EOFError) as exc:
-            connection.close()
-            raise BackendUnavailableError(
-                f"the manager server at {self._where} closed the connection while "
-                f"authenticating: {exc}"
-            ) from exc
+            raise self._translate(exc, sent=False) from exc
         sock.settimeout(self.timeout)
         return connection
+
+    def _translate(self, exc: BaseException, sent: bool) -> SharedStateError:
+        """The one mapping of connection and server errors to ours; ``sent``: the request
+        may have reached the server (marked with :func:`~sharedstate.errors.mark_sent`)."""
+        where = f"the manager server at {self._where}"
+        error: SharedStateError
+        if isinstance(exc, AuthenticationError):
+            error = BackendUnavailableError(f"{where} refused the authkey of {self.describe()}")
+        elif isinstance(exc, _ServerError):
+            error = BackendUnavailableError(f"{where} failed: {exc}")
+        elif isinstance(exc, TimeoutError) and sent:
+            error = StoreTimeoutError(f"{where} did not answer within {self.timeout:g} s")
+        elif isinstance(exc, TimeoutError):
+            error = BackendUnavailableError(
+                f"cannot reach {where} within {self.connect_timeout:g} s (?connect_timeout=)"
+            )
+        elif sent:
+            error = BackendUnavailableError(f"lost the connection to {where}: {exc}")
+        elif isinstance(exc, EOFError):
+            error = BackendUnavailableError(f"{where} closed the connection: {exc}")
+        else:
+            detail = getattr(exc, "strerror", None) or exc
+            error = BackendUnavailableError(
+                f"cannot reach {where}: {detail} (is `sharedstate serve` running?)"
+            )
+        return mark_sent(error) if sent else error
 
     def _request(self, connection: _SocketConnection, request: tuple[Any, ...]) -> Any:
         connection.send(request)
@@ -264,16 +319,9 @@ class ManagerBackend(Backend):
             if epoch is None:
                 self._ident = self._attach()
                 epoch = self._request(connection, (self._ident, "epoch", (), {}))
-        except _ServerError as exc:
+        except (_ServerError, OSError, EOFError) as exc:
             connection.close()
-            raise BackendUnavailableError(
-                f"the manager server at {self._where} failed: {exc}"
-            ) from exc
-        except (OSError, EOFError) as exc:
-            connection.close()
-            raise BackendUnavailableError(
-                f"lost the connection to the manager server at {self._where}: {exc}"
-            ) from exc
+            raise self._translate(exc, sent=False) from exc
         except BaseException:
             connection.close()
             raise
@@ -294,24 +342,19 @@ class ManagerBackend(Backend):
             pool.discard(connection)
             connection = pool.acquire()
         try:
+            left = time_left(self.timeout)  # what the call's deadline leaves
+            connection._sock.settimeout(left)
             connection.send((self._ident, method, args, {}))
             kind, result = connection.recv()
-        except TimeoutError as exc:
-            pool.discard(connection)
-            raise StoreTimeoutError(
-                f"the manager server at {self._where} did not answer within {self.timeout:g} s"
-            ) from exc
         except (OSError, EOFError) as exc:
             pool.discard(connection)
-            raise BackendUnavailableError(
-                f"lost the connection to the manager server at {self._where}: {exc}"
-            ) from exc
+            raise self._translate(exc, sent=True) from exc
         except BaseException:
             pool.discard(connection)
             raise
         pool.release(connection)
-        if kind != "#RETURN":
-            raise BackendUnavailableError(f"the manager server at {self._where} failed: {result}")
+        if kind != "#RETURN":  # the server answered with an error: nothing took effect
+            raise self._translate(_ServerError(result), sent=False)
         return result
 
     # -- records -------------------------------------------------------------------------
@@ -336,10 +379,23 @@ class ManagerBackend(Backend):
     # -- counters ------------------------------------------------------------------------
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         self.check_counter(key, delta, "amount")
-        value = self._call("counter_add", key, delta)
+        if call_id is None:
+            value = self._call("counter_add", key, delta)
+        else:
+            sent_at = time.monotonic()
+            try:
+                value = self._call("counter_add", key, delta, call_id)
+            except SharedStateError as exc:
+                if request_sent(exc):
+                    self._in_doubt.lost(call_id, sent_at)
+                raise
         if value is None:
             raise self.counter_overflow(key, f"adding {delta} would take it out of range")
         return value
+
+    def counter_outcome(self, key: str, call_id: str) -> Any:
+        status, value = self._call("counter_outcome", key, call_id, self._in_doubt.age(call_id))
+        return value if status == "applied" else None if status == "fenced" else UNKNOWN
 
     def counter_get(self, key: str) -> int:
         return self._call("counter_get", key)

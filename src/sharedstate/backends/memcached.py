@@ -19,6 +19,15 @@ over (a counter re-created from its factory would hand out numbers again):
   the truth; an add that lands outside the range is taken back at once (``incr`` of its
   opposite) and refused. Limit, honestly: another add to the same counter in that instant
   sees a value that includes the refused one (only ever at ±4.6e18).
+  Call ids are not recorded, so ``counter_outcome`` answers ``UNKNOWN``: an add whose reply
+  was lost has an unknown outcome. memcached has no scripts and no atomic step over two
+  items, and its meta arithmetic (``ma``) cannot carry an id; recording one would turn every
+  add into a read and a compare-and-swap of an item holding the value and the ids (two
+  round trips, retried under contention) in place of one native ``incr``.
+* **Errors**: one raised once a request was being sent is marked ``request_sent``; one
+  raised before (refused, connect timeout) is not. An idle pooled connection that the server
+  closed is dropped before use, and sockets close with ``SO_LINGER`` 0, so that a request
+  given up on is dropped by the kernel instead of being delivered later.
 * **Eviction is detected** with an "existed" marker, a tiny item written beside every record
   and counter when it is created. A read that finds the marker but not the item raises
   :class:`~sharedstate.errors.StateLostError` (in any process, not only one that had the
@@ -60,12 +69,14 @@ from ..errors import (
     ConfigurationError,
     CorruptStoreError,
     InvalidURLError,
+    SharedStateError,
     StateLostError,
     StateTooLargeError,
     StoreTimeoutError,
+    mark_sent,
 )
-from .base import Backend, Record
-from .pool import IdlePool
+from .base import Backend, Record, time_left
+from .pool import IdlePool, readable_now
 
 T = TypeVar("T")
 
@@ -81,17 +92,16 @@ class MemcachedBackend(Backend):
 
     schemes = ("memcached",)
     parameters: ClassVar[frozenset[str]] = frozenset(
-        {"timeout", "connect_timeout", "namespace", "tls", "ssl_ca_certs"}
+        {"connect_timeout", "namespace", "tls", "ssl_ca_certs"}
     )
     may_evict = True
     counter_range = (-(2**62), 2**62 - 1)
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
-        super().__init__(url, options)
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        super().__init__(url, options, timeout)
         parts = urlsplit(url)
         try:
             self.host, self.port = parts.hostname or "localhost", parts.port or 11211
-            self.timeout = float(options.get("timeout", "10"))
             self.connect_timeout = float(options.get("connect_timeout", min(2.0, self.timeout)))
         except ValueError as exc:
             raise InvalidURLError(f"bad port or number in {self.describe()}: {exc}") from None
@@ -113,10 +123,11 @@ class MemcachedBackend(Backend):
 
     # -- connections ---------------------------------------------------------------------
     def _connect(self) -> Client:
+        left = time_left(self.timeout)  # connecting and the handshake end by the deadline
         client = Client(
             (self.host, self.port),
-            connect_timeout=self.connect_timeout,
-            timeout=self.timeout,
+            connect_timeout=min(self.connect_timeout, left),
+            timeout=left,
             no_delay=True,
             default_noreply=False,
             tls_context=self._tls,
@@ -125,6 +136,8 @@ class MemcachedBackend(Backend):
             if self._credentials is not None:
                 self._authenticate(client, *self._credentials)
             stats = client.stats()
+            client.timeout = self.timeout  # each request then sets what its deadline leaves
+            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except (BackendUnavailableError, ConfigurationError):
             client.close()
             raise
@@ -134,10 +147,10 @@ class MemcachedBackend(Backend):
                 raise BackendUnavailableError(
                     f"memcached at {self._where} refused the credentials of {self.describe()}: {exc}"
                 ) from exc
-            raise self._translate(exc) from exc
+            raise self._translate(exc, sent=False) from exc
         except (OSError, EOFError) as exc:
             client.close()
-            raise self._translate(exc) from exc
+            raise self._translate(exc, sent=False) from exc
         # pid and start time name one run of the server; a new run starts empty
         identity = (int(stats.get(b"pid", 0)), int(time.time()) - int(stats.get(b"uptime", 0)))
         known, self._server_identity = self._server_identity, identity
@@ -179,25 +192,43 @@ class MemcachedBackend(Backend):
                 f"memcached at {self._where} refused the credentials of {self.describe()}"
             )
 
-    def _translate(self, exc: BaseException) -> Exception:
+    def _translate(self, exc: BaseException, sent: bool) -> SharedStateError:
+        """The one mapping of pymemcache's and the socket's errors to ours; ``sent``: a
+        request may have reached the server (marked with :func:`~sharedstate.errors.mark_sent`)."""
+        error: SharedStateError
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            return StoreTimeoutError(
+            error = StoreTimeoutError(
                 f"memcached at {self._where} did not answer within {self.timeout:g} s "
                 f"(connect: {self.connect_timeout:g} s; see ?timeout=)"
             )
-        if isinstance(exc, MemcacheError) and not isinstance(exc, MemcacheUnexpectedCloseError):
-            return BackendUnavailableError(f"memcached at {self._where} failed: {exc}")
-        detail = getattr(exc, "strerror", None) or exc
-        return BackendUnavailableError(f"cannot reach memcached at {self._where}: {detail}")
+        elif isinstance(exc, MemcacheError) and not isinstance(exc, MemcacheUnexpectedCloseError):
+            # the server answered with an error; any earlier request of the same step may
+            # still have taken effect
+            error = BackendUnavailableError(f"memcached at {self._where} failed: {exc}")
+        else:
+            detail = getattr(exc, "strerror", None) or exc
+            error = BackendUnavailableError(f"cannot reach memcached at {self._where}: {detail}")
+        return mark_sent(error) if sent else error
+
+    def _acquire(self) -> Client:
+        """An idle connection the server has not closed (it restarted), or a new one:
+        nothing is sent on a dead socket, so such a call does not fail needlessly."""
+        pool = self._pool
+        client = pool.acquire()
+        while client.sock is None or readable_now(client.sock.fileno()):
+            pool.discard(client)  # idle yet readable: closed by the server, or out of step
+            client = pool.acquire()
+        return client
 
     def _run(self, work: Callable[[Client], T]) -> T:
         pool = self._pool
-        client = pool.acquire()
+        client = self._acquire()
         try:
+            client.sock.settimeout(time_left(self.timeout))  # what the call's deadline leaves
             result = work(client)
         except (MemcacheError, OSError, EOFError) as exc:
             pool.discard(client)
-            raise self._translate(exc) from exc
+            raise self._translate(exc, sent=True) from exc
         except BaseException:
             pool.discard(client)
             raise

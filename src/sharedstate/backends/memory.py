@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from .base import COUNTER_MAX, COUNTER_MIN, UNKNOWN, Backend, Change, Record
+from .base import COUNTER_MAX, COUNTER_MIN, Backend, Record
 
 _SPACE: dict[str, Record] = {}
 _COUNTERS: dict[str, int] = {}
@@ -22,7 +22,7 @@ class MemoryBackend(Backend):
     """Records and counters in dicts of this process, guarded by one lock."""
 
     schemes = ("memory",)
-    parameters: ClassVar[frozenset[str]] = frozenset({"timeout"})
+    parameters: ClassVar[frozenset[str]] = frozenset()
     reads_are_cheap = True
     loses_replies = False
 
@@ -39,16 +39,6 @@ class MemoryBackend(Backend):
             record = Record((expected or 0) + 1, data)
             _SPACE[key] = record
             return True, record
-
-    def update(self, key: str, change: Change, current: Any = UNKNOWN) -> Record | None:
-        with _LOCK:
-            record = _SPACE.get(key)
-            data = change(record)
-            if data is None:
-                return record
-            record = Record((record.version if record else 0) + 1, data)
-            _SPACE[key] = record
-            return record
 
     def delete(self, key: str) -> bool:
         with _LOCK:

@@ -18,6 +18,7 @@ reading one socket interleave their messages and each reads the other's replies.
 from __future__ import annotations
 
 import os
+import select
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -81,3 +82,15 @@ class IdlePool(Generic[T]):
         self._inherited.append(self._idle)
         self._idle = []
         self._generation = _forks[0]
+
+
+def readable_now(fd: int) -> bool:
+    """Whether a socket has something to read at once. On an idle pooled connection that
+    means the server closed it (or said why before closing): it is dropped unused. ``poll``
+    where it exists (``select`` refuses descriptors past 1023); gevent's patching removes
+    it and makes ``select`` cooperative, without that limit."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])

@@ -18,25 +18,41 @@ Why it is fast and exact:
   ``Redis.execute_command`` and pool add about 20 us per command, as much as the loopback
   round trip; an object call would then cost twice a raw ``INCR``. Before a pooled
   connection is reused, a zero-timeout poll checks that the server has not closed it
-  (restarted), exactly as redis-py's own pool does, so a command is never sent on a dead
-  socket and its outcome never needlessly made unknown.
-* **Counters are INCRBY**: one native atomic command.
+  (restarted); a closed one is dropped and the command sent on a new one, so a command is
+  never sent on a dead socket and its outcome never needlessly made unknown.
+* **Counters are INCRBY**: one native atomic command; with a call id (the engine always
+  gives one), one Lua script that also logs ``id -> value`` in a small two-generation hash
+  beside the counter (``COUNTER_ADD``), so that ``counter_outcome`` can tell, after a lost
+  reply, whether the add ran, and fence it if not (``COUNTER_OUTCOME``).
 * **No blind retries**: redis-py retries a command after a connection error by default,
   which could apply an ``INCRBY`` twice. Here retries are off; a command whose connection
-  broke after it was sent raises :class:`~sharedstate.errors.BackendUnavailableError` (its
-  effect is then unknown, as with any timeout). The pool itself checks each connection
-  before use and reconnects one the server closed, so a restarted server is used again
-  without restarting the app.
+  broke or timed out once it was being sent raises an error marked ``request_sent`` (its
+  effect is unknown until the engine asks the store); an error before sending (refused,
+  connect timeout) is not marked. Sockets close with ``SO_LINGER`` 0, so a command given
+  up on is dropped by the kernel instead of being retransmitted to the server later. The
+  pool itself checks each connection before use and reconnects one the server closed, so a
+  restarted server is used again without restarting the app.
 * **Fork safety**: the pool is per process (``pool.py``); a forked child opens its own
   connections and never touches the parent's.
 
-Durability is the server's: with ``appendonly yes`` every answered write survives a
-restart; with RDB snapshots only, a crash loses the writes since the last snapshot.
+Persistence, which the guarantees need: every answered call is durable only as far as the
+server keeps its writes. With ``appendonly yes`` and ``appendfsync always`` none is lost to
+a restart or crash; with ``appendfsync everysec`` (Redis's default for AOF) up to about a
+second of writes on a crash of the host (a restart of the process loses none). Without AOF
+(RDB snapshots only, Redis's default, or no persistence at all) a restart rolls the server
+back to its last snapshot or to nothing: objects, counters and lock tokens go back in time,
+and numbers already handed out are handed out again. So at the first connection of a
+process, the backend reads ``INFO persistence`` and warns (``RedisPersistenceWarning``,
+once per process) when AOF is off. Replicas do not replace AOF: a failover may lose the
+writes the replica had not received (``WAIT`` is not used).
 """
 
 from __future__ import annotations
 
 import hashlib
+import socket
+import struct
+import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 from urllib.parse import unquote
@@ -51,10 +67,23 @@ from ..errors import (
     CorruptStoreError,
     CounterOverflowError,
     InvalidURLError,
+    SharedStateError,
     StoreTimeoutError,
+    mark_sent,
+    request_sent,
 )
-from .base import Backend, Record
+from . import redis_calls
+from .base import UNKNOWN, Backend, Record, time_left
+from .calls import InDoubt, default_age
 from .pool import IdlePool
+from .redis_calls import (
+    CALL_LOG,
+    CALLS_KEPT,
+    COUNTER_ADD,
+    COUNTER_OUTCOME,
+    SHAS,
+    pack_script,
+)
 
 #: Atomic compare-and-set of a record. KEYS[1]: the record; ARGV[1]: the expected version
 #: ('' = absent); ARGV[2]: the new data. Returns the new version (an integer) on success,
@@ -82,7 +111,6 @@ return {version, redis.call('HGET', KEYS[1], 'd')}
 """
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
-DEFAULT_COMMAND_TIMEOUT = 10.0
 
 
 class RedisBackend(Backend):
@@ -91,7 +119,6 @@ class RedisBackend(Backend):
     schemes = ("redis", "rediss")
     parameters: ClassVar[frozenset[str]] = frozenset(
         {
-            "timeout",
             "connect_timeout",
             "namespace",
             "max_connections",
@@ -103,10 +130,10 @@ class RedisBackend(Backend):
         }
     )
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
-        super().__init__(url, options)
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        super().__init__(url, options, timeout)
         self.namespace = options.get("namespace", "sharedstate:")
-        self.command_timeout = _seconds(options, "timeout", DEFAULT_COMMAND_TIMEOUT)
+        self.command_timeout = self.timeout
         self.connect_timeout = _seconds(
             options, "connect_timeout", min(DEFAULT_CONNECT_TIMEOUT, self.command_timeout)
         )
@@ -128,6 +155,7 @@ class RedisBackend(Backend):
         self._settings = settings
         self._host = f"{settings.get('host', 'localhost')}:{settings.get('port', 6379)}"
         self._pool: IdlePool[redis.Connection] = IdlePool(self._connect, _disconnect, max_idle)
+        self._in_doubt = InDoubt(default_age(self.command_timeout))
 
     def _connect(self) -> redis.Connection:
         return self._connection_class(
@@ -140,62 +168,101 @@ class RedisBackend(Backend):
 
     def _command(self, *args: Any, packed: bytes | None = None) -> Any:
         """Sends one command (``args``, or already ``packed``) and returns its reply, on a
-        pooled connection; one round trip."""
+        pooled connection; one round trip. An error raised once sending began is marked
+        ``request_sent`` (the command may have run); one raised before is not."""
         pool = self._pool
         connection = pool.acquire()
         try:
-            if connection._sock is None:
-                connection.connect()
-            elif connection.can_read():  # closed by the server (restart) or out of step
-                connection.disconnect()
-                connection.connect()
+            self._ready(connection)
+        except BaseException as exc:
+            pool.discard(connection)
+            if isinstance(exc, redis.RedisError):
+                raise self._translate(exc, sent=False) from exc
+            raise
+        try:
             if packed is None:
                 connection.send_command(*args, check_health=False)
             else:
                 connection.send_packed_command([packed], check_health=False)
-            reply = connection.read_response()
+            left = time_left(self.command_timeout)  # what the call's deadline leaves
+            if left < self.command_timeout:
+                reply = connection.read_response(timeout=left)
+            else:
+                reply = connection.read_response()
         except redis.ResponseError as exc:  # the connection is fine: only the command failed
             pool.release(connection)
             if isinstance(exc, redis.exceptions.NoScriptError):
                 raise
-            raise self._translate(exc) from exc
+            raise self._translate(exc, sent=False) from exc
         except BaseException as exc:
             pool.discard(connection)
             if isinstance(exc, redis.RedisError):
-                raise self._translate(exc) from exc
+                raise self._translate(exc, sent=True) from exc
             raise
         pool.release(connection)
         return reply
 
-    def _translate(self, exc: redis.RedisError) -> Exception:
+    def _ready(self, connection: redis.Connection) -> None:
+        """Makes a pooled connection fit to send on. An idle one that the server closed
+        (it restarted) is dropped and made again: redis-py 8's ``can_read`` raises
+        ``ConnectionError`` for it (older versions returned True), and nothing was sent on
+        it yet, so failing the call would be needless."""
+        if connection._sock is not None:
+            try:
+                stale = connection.can_read()  # data pending on an idle connection: out of step
+            except redis.ConnectionError:
+                stale = True
+            if stale:
+                connection.disconnect()
+        if connection._sock is None:
+            # connecting and the handshake (AUTH, SELECT...) end by the call's deadline too
+            left = time_left(self.command_timeout)
+            connection.socket_connect_timeout = min(self.connect_timeout, left)
+            connection.socket_timeout = left
+            try:
+                connection.connect()
+                _abort_on_close(connection._sock)
+                if not redis_calls.persistence_checked:
+                    redis_calls.check_persistence(connection, self._host)
+            finally:
+                connection.socket_timeout = self.command_timeout
+            if connection._sock is not None:
+                connection._sock.settimeout(self.command_timeout)
+
+    def _translate(self, exc: redis.RedisError, sent: bool) -> Exception:
+        """The one mapping of redis-py's errors to ours; ``sent``: the command may have
+        reached the server (marked with :func:`~sharedstate.errors.mark_sent`)."""
         where = f"{self.describe()} ({self._host})"
         message = str(exc)
+        error: SharedStateError
         if isinstance(exc, redis.AuthenticationError) or any(
             word in message
             for word in ("WRONGPASS", "NOAUTH", "invalid password", "invalid username")
         ):
-            return BackendUnavailableError(
+            error = BackendUnavailableError(
                 f"Redis at {where} refused the credentials (wrong user or password): {message}"
             )
-        if isinstance(exc, redis.TimeoutError):
-            return StoreTimeoutError(
+        elif isinstance(exc, redis.TimeoutError):
+            error = StoreTimeoutError(
                 f"Redis at {where} did not answer in time (connect: {self.connect_timeout:g} s, "
                 f"command: {self.command_timeout:g} s; see ?timeout=): {message}"
             )
-        if isinstance(exc, redis.ConnectionError):
-            return BackendUnavailableError(f"cannot reach Redis at {where}: {message}")
-        if "would overflow" in message:  # INCRBY past 64 bits: refused, nothing changed
-            return CounterOverflowError(f"Redis at {where}: {message}")
-        if "not an integer or out of range" in message:  # INCRBY on a damaged counter
-            return CorruptStoreError(
+        elif isinstance(exc, redis.ConnectionError):
+            error = BackendUnavailableError(f"cannot reach Redis at {where}: {message}")
+        elif "would overflow" in message:  # INCRBY past 64 bits: refused, nothing changed
+            error = CounterOverflowError(f"Redis at {where}: {message}")
+        elif "not an integer or out of range" in message:  # INCRBY on a damaged counter
+            error = CorruptStoreError(
                 f"a counter in Redis at {where} holds something other than a 64-bit integer: "
                 f"{message}"
             )
-        if "WRONGTYPE" in message:
-            return CorruptStoreError(
+        elif "WRONGTYPE" in message:
+            error = CorruptStoreError(
                 f"a key in Redis at {where} holds another type than sharedstate wrote: {message}"
             )
-        return BackendUnavailableError(f"Redis at {where} failed: {message}")
+        else:
+            error = BackendUnavailableError(f"Redis at {where} failed: {message}")
+        return mark_sent(error) if sent else error
 
     def _key(self, key: str) -> str:
         return self.namespace + key
@@ -238,7 +305,8 @@ class RedisBackend(Backend):
         return False, self._record(key, reply[0], reply[1] if len(reply) > 1 else None)
 
     def delete(self, key: str) -> bool:
-        return bool(self._command("DEL", self._key(key)))
+        counter, *log = self._call_log(key)
+        return bool(self._command("DEL", counter, *log))
 
     def keys(self, prefix: str) -> Iterable[str]:
         pattern = _glob_escape(self._key(prefix)) + "*"
@@ -247,19 +315,58 @@ class RedisBackend(Backend):
         cursor: Any = 0
         while True:
             cursor, batch = self._command("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-            found.update(k.decode("utf-8")[skip:] for k in batch)
+            found.update(k.decode("utf-8")[skip:] for k in batch if CALL_LOG not in k)
             if int(cursor) == 0:
                 return sorted(found)
 
     # -- counters ------------------------------------------------------------------------
+    def _call_log(self, key: str) -> tuple[bytes, bytes, bytes]:
+        """The counter's key and its call log's two hashes (``keys()`` skips those)."""
+        counter = self._key(key).encode()
+        return counter, counter + CALL_LOG + b"0", counter + CALL_LOG + b"1"
+
+    def _script(self, source: str, keys: tuple[bytes, ...], *args: bytes) -> Any:
+        packed = pack_script(SHAS[source], keys, args)
+        try:
+            return self._command(packed=packed)
+        except redis.exceptions.NoScriptError:  # a new or restarted server: load it once
+            self._command("SCRIPT", "LOAD", source)
+            return self._command(packed=packed)
+
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         self.check_counter(key, delta, "amount")
+        sent_at = time.monotonic()
         try:
-            return int(self._command("INCRBY", self._key(key), delta))
+            if call_id is None:
+                return int(self._command("INCRBY", self._key(key), delta))
+            return int(
+                self._script(
+                    COUNTER_ADD,
+                    self._call_log(key),
+                    b"%d" % delta,
+                    b"#" + call_id.encode(),
+                    b"%d" % CALLS_KEPT,
+                )
+            )
         except CounterOverflowError as exc:
             raise self.counter_overflow(key, f"adding {delta} would take it out of range") from exc
         except CorruptStoreError as exc:
             raise self._damaged(key, str(exc.__cause__ or exc), "counter") from exc
+        except SharedStateError as exc:
+            if call_id is not None and request_sent(exc):
+                self._in_doubt.lost(call_id, sent_at)
+            raise
+
+    def counter_outcome(self, key: str, call_id: str) -> Any:
+        age = round(self._in_doubt.age(call_id) * 1000)
+        reply = self._script(
+            COUNTER_OUTCOME,
+            self._call_log(key),
+            b"#" + call_id.encode(),
+            b"%d" % age,
+            b"%d" % CALLS_KEPT,
+        )
+        return int(reply[1]) if reply[0] == 1 else None if reply[0] == 0 else UNKNOWN
 
     def counter_get(self, key: str) -> int:
         value = self._command("GET", self._key(key))
@@ -319,6 +426,21 @@ def _check_database_and_tls(url: str, tls: str, shown: str) -> None:
             f"bad Redis URL {shown}: {names} configure TLS, which a redis:// URL does not "
             "use; use rediss:// to connect with TLS"
         )
+
+
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+def _abort_on_close(sock: socket.socket | None) -> None:
+    """``SO_LINGER`` 0: closing the socket resets the connection and drops whatever it had
+    not delivered yet, so a command given up on (timed out, connection dropped) cannot
+    reach the server later, when the network heals; a graceful close would keep
+    retransmitting it for minutes."""
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+        except OSError:  # not a TCP socket (a Unix socket): nothing in flight to drop
+            pass
 
 
 def _seconds(options: dict[str, str], name: str, default: float) -> float:

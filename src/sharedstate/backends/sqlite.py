@@ -6,13 +6,12 @@ How it keeps many processes correct and fast:
   append to the log. ``synchronous=NORMAL`` (the default here) keeps every committed call
   across a killed process; only a power cut may lose the last few. ``?synchronous=full``
   makes each commit survive that too, at the price of an fsync per commit.
-* **Optimistic writes first**: a read-modify-write reads without a lock (WAL readers never
-  wait), runs the method, and writes with one conditional ``UPDATE ... WHERE version = ?``,
-  so the write lock is held only inside that one statement, in C, never while Python runs.
-  A writer whose process is descheduled mid-method therefore stalls no other process.
-* **BEGIN IMMEDIATE** after a few conflicts in a row: the write lock is then taken before
-  the read, so that writer is certain to get through (a DEFERRED transaction would read,
-  then fail to upgrade with "database is locked" half-way).
+* **One conditional write per call**: the engine reads without a lock (WAL readers never
+  wait), runs the method, and writes with one ``UPDATE ... WHERE version = ?``, so the
+  write lock is held only inside that one statement, in C, never while Python runs. A
+  writer whose process is descheduled mid-method stalls no other process, and a slow
+  method never holds up other names (a writer that keeps losing takes a hold on its record,
+  in ``engine.py``, not the database's write lock).
 * **Our own busy wait**: SQLite's built-in busy handler sleeps 1, 2, 5 ... ms between
   tries, while a write here holds the lock for tens of microseconds; so connections give up
   at once (``timeout=0``) and our loop retries after a short random pause (100 us, doubling
@@ -20,11 +19,12 @@ How it keeps many processes correct and fast:
   :class:`~sharedstate.errors.StoreTimeoutError`. Combining leaves one writer per process
   and name, so these retries cost little CPU (measured at 4 processes x 8 threads: counter
   increments 77k/s against 61k/s with SQLite's handler). The pauses are ``time.sleep``, so
-  under gevent they yield: a greenlet that holds the write lock (in the locked fallback
-  below, which runs the method inside the transaction) gets to finish, where a wait in C
-  would block its event loop (the deadlock of zodb/relstorage#382).
+  under gevent they yield to the other greenlets, where a wait in C would block the event
+  loop (the deadlock of zodb/relstorage#382).
 * **A pool of connections per process**, opened lazily and again after ``fork``: the
   SQLite docs forbid carrying an open connection across ``fork()`` (howtocorrupt §2.7).
+  And no fork happens while a thread is inside SQLite (``forkgate.py``): its library
+  mutexes would be copied locked, and the child would hang in its first ``connect``.
   Pooled rather than per thread, because servers that start a thread or a greenlet per
   request would otherwise open (and keep) a connection per request.
 * **Schema creation that is safe when hundreds of processes start at once**: ``CREATE
@@ -50,7 +50,8 @@ from ..errors import (
     SharedStateError,
     StoreTimeoutError,
 )
-from .base import GAVE_UP, UNKNOWN, Backend, Change, Record, addable_range, redact_url
+from .base import Backend, Record, addable_range, redact_url
+from .forkgate import GATE
 from .pool import IdlePool
 
 T = TypeVar("T")
@@ -65,7 +66,6 @@ SCHEMA = (
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (the low byte of extended codes)
 _FIRST_PAUSE = 0.0001
 _LONGEST_PAUSE = 0.02
-_OPTIMISTIC_TRIES = 3  # conflicts in a row before a writer takes the lock to get through
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -98,17 +98,13 @@ class SQLiteBackend(Backend):
     """Records and counters in two tables of one SQLite file."""
 
     schemes = ("sqlite",)
-    parameters: ClassVar[frozenset[str]] = frozenset({"timeout", "synchronous"})
+    parameters: ClassVar[frozenset[str]] = frozenset({"synchronous"})
     reads_are_cheap = True
     loses_replies = False
 
-    def __init__(self, url: str, options: dict[str, str]) -> None:
-        super().__init__(url, options)
+    def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
+        super().__init__(url, options, timeout)
         self.path = database_path(url)
-        try:
-            self.timeout = float(options.get("timeout", "10"))
-        except ValueError:
-            raise InvalidURLError(f"?timeout= must be a number of seconds, not {options['timeout']!r}") from None
         synchronous = options.get("synchronous", "normal").upper()
         if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise InvalidURLError(f"?synchronous= must be off, normal, full or extra, not {synchronous.lower()!r}")
@@ -172,7 +168,8 @@ class SQLiteBackend(Backend):
                         f"the SQLite database {self.path!r} stayed locked by other writers for "
                         f"more than {self.timeout:g} s (raise it with ?timeout=)"
                     ) from exc
-                time.sleep(random.uniform(pause / 2, pause))
+                with GATE.outside:  # a fork need not wait for our pause
+                    time.sleep(random.uniform(pause / 2, pause))
                 pause = min(pause * 2, _LONGEST_PAUSE)
             except sqlite3.Error as exc:
                 raise self._translate(exc) from exc
@@ -191,27 +188,30 @@ class SQLiteBackend(Backend):
         return BackendUnavailableError(f"SQLite error on {self.path!r}: {message}")
 
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        pool = self._connections
-        connection = pool.acquire()
-        try:
-            result = self._retrying(lambda: work(connection))
-        except BaseException:
-            pool.discard(connection)  # its state is unknown
-            raise
-        pool.release(connection)
-        return result
+        with GATE:  # no fork while this thread is inside SQLite (forkgate.py)
+            pool = self._connections
+            connection = pool.acquire()
+            try:
+                result = self._retrying(lambda: work(connection))
+            except BaseException:
+                pool.discard(connection)  # its state is unknown
+                raise
+            pool.release(connection)
+            return result
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
         """One autocommit statement; returns the number of rows it changed. The first try
         runs without the retry machinery: this is the hot path of every call."""
         pool = self._connections
-        connection = pool.acquire()
-        try:
-            changed = connection.execute(sql, params).rowcount
-        except sqlite3.Error:
+        with GATE:
+            connection = pool.acquire()
+            try:
+                changed = connection.execute(sql, params).rowcount
+            except sqlite3.Error:
+                changed = -1
             pool.release(connection)
+        if changed < 0:
             return self._run(lambda c: c.execute(sql, params).rowcount)
-        pool.release(connection)
         return changed
 
     # -- records -------------------------------------------------------------------------
@@ -243,46 +243,6 @@ class SQLiteBackend(Backend):
             return True, Record((expected or 0) + 1, data)
         return False, self.load(key)
 
-    def update(self, key: str, change: Change, current: Any = UNKNOWN) -> Record | None:
-        record = self._optimistic_update(key, change, current, tries=_OPTIMISTIC_TRIES)
-        if record is not GAVE_UP:
-            return record
-        return self._locked_update(key, change)
-
-    def _locked_update(self, key: str, change: Change) -> Record | None:
-        """Read-modify-write under ``BEGIN IMMEDIATE``: certain to succeed, at the price of
-        holding the write lock while ``change`` runs."""
-
-        def transaction(connection: sqlite3.Connection) -> Record | None:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                row = connection.execute(
-                    "SELECT version, data FROM sharedstate_records WHERE key = ?", (key,)
-                ).fetchone()
-                record = Record(row[0], row[1]) if row else None
-                data = change(record)
-                if data is None:
-                    connection.execute("COMMIT")
-                    return record
-                if record is None:
-                    connection.execute(
-                        "INSERT INTO sharedstate_records (key, version, data) VALUES (?, 1, ?)",
-                        (key, data),
-                    )
-                else:
-                    connection.execute(
-                        "UPDATE sharedstate_records SET version = ?, data = ? WHERE key = ?",
-                        (record.version + 1, data, key),
-                    )
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            return Record((record.version if record else 0) + 1, data)
-
-        return self._run(transaction)
-
     def delete(self, key: str) -> bool:
         def remove(connection: sqlite3.Connection) -> bool:
             first = connection.execute("DELETE FROM sharedstate_records WHERE key = ?", (key,))
@@ -308,16 +268,17 @@ class SQLiteBackend(Backend):
         self.check_counter(key, delta, "amount")
         low, high = addable_range(delta)
         pool = self._connections
-        connection = pool.acquire()
-        try:  # the hot path: an existing counter, one statement, no retry machinery
-            row = connection.execute(
-                "UPDATE sharedstate_counters SET value = value + ? "
-                "WHERE key = ? AND value BETWEEN ? AND ? RETURNING value",
-                (delta, key, low, high),
-            ).fetchone()
-        except sqlite3.Error:
-            row = None
-        pool.release(connection)
+        with GATE:
+            connection = pool.acquire()
+            try:  # the hot path: an existing counter, one statement, no retry machinery
+                row = connection.execute(
+                    "UPDATE sharedstate_counters SET value = value + ? "
+                    "WHERE key = ? AND value BETWEEN ? AND ? RETURNING value",
+                    (delta, key, low, high),
+                ).fetchone()
+            except sqlite3.Error:
+                row = None
+            pool.release(connection)
         if row is None:
             row = self._run(
                 lambda c: c.execute(
@@ -350,4 +311,5 @@ class SQLiteBackend(Backend):
         )
 
     def close(self) -> None:
-        self._connections.drain()
+        with GATE:
+            self._connections.drain()
