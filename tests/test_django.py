@@ -88,18 +88,22 @@ def postgres_project(url: str, password: str = "") -> dict[str, Any]:
 
 
 # -- 100 clients x 3 rounds under gunicorn 4x8 ----------------------------------------------
-def serve_and_count(tmp_path: Path, settings: dict[str, Any], rounds: int = 3) -> dict[str, list[int]]:
+def serve_and_count(
+    tmp_path: Path, settings: dict[str, Any], rounds: int = 3, asgi: bool = False
+) -> dict[str, list[int]]:
     """Serves the project under gunicorn --preload (4 workers x 8 threads) and sends each
-    counter view ``rounds`` bursts of 100 simultaneous clients; the numbers each view gave."""
+    counter view ``rounds`` bursts of 100 simultaneous clients; the numbers each view gave.
+
+    ``asgi``: the ASGI app under 4 uvicorn workers instead, and each burst sends half of its
+    clients to the sync view and half to the async one (``astate``), on one object."""
     command = [
         sys.executable,
         "-m",
         "gunicorn",
-        "--preload",
-        "--worker-class=gthread",
+        *(["--worker-class=uvicorn_worker.UvicornWorker"] if asgi else ["--preload", "--worker-class=gthread"]),
         "--graceful-timeout=2",
         f"--pythonpath={PROJECT},{EXAMPLE}",
-        "wsgi_for_tests:application",
+        "asgi_for_tests:application" if asgi else "wsgi_for_tests:application",
     ]
     mode = Mode(
         "django-gthread",
@@ -108,18 +112,19 @@ def serve_and_count(tmp_path: Path, settings: dict[str, Any], rounds: int = 3) -
             *command[:3],
             f"--bind={HOST}:{port}",
             f"--workers={workers}",
-            f"--threads={threads}",
+            *([] if asgi else [f"--threads={threads}"]),
             *command[3:],
         ],
         lambda workers: workers,
     )
     server = Server(mode, free_port(), 4, 8, project_env(settings), str(tmp_path / "gunicorn.log"))
-    seen: dict[str, list[int]] = {"/": [], "/io/": []}
+    seen: dict[str, list[int]] = {"/ and /async/": []} if asgi else {"/": [], "/io/": []}
     try:
         server.wait_ready()
         for path in seen:
+            urls = [f"http://{HOST}:{server.port}{each}" for each in path.split(" and ")]
             for _ in range(rounds):
-                numbers, errors = asyncio.run(burst(f"http://{HOST}:{server.port}{path}", 100))
+                numbers, errors = asyncio.run(burst(urls, 100))
                 assert errors == [], (path, errors[:3], server.log_tail())
                 seen[path] += numbers
     finally:
@@ -127,9 +132,10 @@ def serve_and_count(tmp_path: Path, settings: dict[str, Any], rounds: int = 3) -
     return seen
 
 
-async def burst(url: str, clients: int) -> tuple[list[int], list[str]]:
-    """``clients`` simultaneous requests, each on its own connection: every client waits
-    at a start line, then all go. The numbers the pages showed, and the failures."""
+async def burst(urls: list[str], clients: int) -> tuple[list[int], list[str]]:
+    """``clients`` simultaneous requests, each on its own connection, to the ``urls`` in
+    turn: every client waits at a start line, then all go. The numbers the pages showed,
+    and the failures."""
     import httpx
 
     start = asyncio.Event()
@@ -138,7 +144,7 @@ async def burst(url: str, clients: int) -> tuple[list[int], list[str]]:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=0)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
 
-        async def one() -> None:
+        async def one(url: str) -> None:
             await start.wait()
             try:
                 response = await client.get(url)
@@ -151,7 +157,7 @@ async def burst(url: str, clients: int) -> tuple[list[int], list[str]]:
             else:
                 numbers.append(int(found.group(1)))
 
-        tasks = [asyncio.create_task(one()) for _ in range(clients)]
+        tasks = [asyncio.create_task(one(urls[n % len(urls)])) for n in range(clients)]
         await asyncio.sleep(0)  # every client is at the start line
         start.set()
         await asyncio.gather(*tasks)
@@ -191,6 +197,29 @@ def test_shared_store_url_exact_under_gunicorn(
             for name in NAMES:
                 store.delete(name)
     assert not (tmp_path / "data" / "sharedstate.db").exists()  # the URL's store, not the default
+
+
+@needs_gunicorn
+@pytest.mark.parametrize("server", ["sqlite-default", "redis", "postgresql"])
+def test_sync_and_async_views_share_one_object_under_uvicorn_workers(
+    tmp_path: Path, server: str, request: pytest.FixtureRequest
+) -> None:
+    """astate under an ASGI server (gunicorn -k uvicorn_worker.UvicornWorker -w 4): async
+    views awaiting the object and sync views calling it hand out each number once."""
+    pytest.importorskip("uvicorn_worker")
+    settings = sqlite_project(tmp_path)
+    prefix = f"django-{uuid.uuid4().hex[:10]}-"
+    url = None
+    if server != "sqlite-default":
+        url = request.getfixturevalue("redis_url" if server == "redis" else "postgres_url")
+        settings = {**settings, "SHAREDSTATE_URL": url, "SHAREDSTATE_PREFIX": prefix}
+    try:
+        assert_exact(serve_and_count(tmp_path, settings, asgi=True))
+    finally:
+        if url is not None:
+            with sharedstate.connect(url, prefix=prefix) as store:
+                store.delete("global_obj")
+    assert (tmp_path / "data" / "sharedstate.db").exists() == (url is None)
 
 
 # -- manage.py sharedstate show / reset -------------------------------------------------------

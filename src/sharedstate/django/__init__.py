@@ -12,17 +12,18 @@
 ``DATABASES["default"]``: see :mod:`sharedstate.django.conf`) when it is first used, never at
 import time, and each process opens its own connections (gunicorn ``--preload`` included).
 
+``async def`` views use ``astate`` (:mod:`sharedstate.django.asyncstate`): the same settings and
+declarations on the async API, every call awaited (``await global_obj.query()``).
+
 Methods may run more than once, so they change only the object; work that must follow a
 call only when the surrounding database transaction commits goes in
 ``transaction.on_commit`` (see the README, "Django").
-
-The async half (``astate``, an async store for ``async def`` views) comes with sharedstate's
-async API; it will read the same settings through :func:`sharedstate.django.conf.store_settings`.
 """
 
 from __future__ import annotations
 
+from .asyncstate import AsyncDjangoState, astate
 from .conf import StoreSettings, store_settings
 from .state import DjangoState, state
 
-__all__ = ["DjangoState", "StoreSettings", "state", "store_settings"]
+__all__ = ["AsyncDjangoState", "DjangoState", "StoreSettings", "astate", "state", "store_settings"]
