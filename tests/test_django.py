@@ -471,15 +471,22 @@ def test_nothing_read_or_connected_at_import(tmp_path: Path) -> None:
 # -- `sharedstate demo`'s Django rows -------------------------------------------------------------
 @needs_gunicorn
 def test_demo_django_rows_on_the_default_store() -> None:
-    from sharedstate.demo import Settings, run_demo
+    """The WSGI row (gunicorn gthread 4x8) and the ASGI row (4 uvicorn workers, async
+    views on astate), on the store derived from the demo project's SQLite database."""
+    pytest.importorskip("uvicorn_worker")
+    from sharedstate.demo import MODES, Settings, run_demo
     from sharedstate.demo_app import VARIANTS
+    from sharedstate.demo_asgi import ASGI_VARIANTS
 
-    rows = run_demo(Settings(modes=["django-gthread"], variants=list(VARIANTS)))
-    assert [row.variant for row in rows] == list(VARIANTS)
+    modes = ["django-gthread", "django-uvicorn"]
+    rows = run_demo(Settings(modes=modes, variants=list(dict.fromkeys((*VARIANTS, *ASGI_VARIANTS)))))
+    assert [(row.mode, row.variant) for row in rows] == [
+        (mode, variant) for mode in modes for variant in MODES[mode].variants
+    ]
     for row in rows:
-        assert row.requests == 100 and row.errors == [], (row.variant, row.errors[:3])
+        assert row.requests == 100 and row.errors == [], (row.mode, row.variant, row.errors[:3])
         if row.variant.startswith("sharedstate"):
-            assert sorted(row.values) == list(range(1, 101)), row.variant
+            assert sorted(row.values) == list(range(1, 101)), (row.mode, row.variant)
             assert row.verdict == "exact"
         else:  # observed, not asserted; the arithmetic must add up
             print(row.summary())

@@ -153,6 +153,15 @@ MODES.update(
     (name, Mode(name, label, command, lambda w: w, needs, "asgi", ASGI_VARIANTS, line))
     for name, label, command, line, needs in ASGI_SERVERS
 )
+MODES["django-uvicorn"] = Mode(
+    "django-uvicorn",
+    "Django ASGI, gunicorn -k uvicorn_worker.UvicornWorker -w N",
+    _gunicorn("uvicorn_worker.UvicornWorker", app="sharedstate.django.demo_site:asgi_application"),
+    lambda w: w,
+    ("gunicorn", "uvicorn", "uvicorn_worker", "django"),
+    "asgi",
+    ASGI_VARIANTS,
+)
 ALL_VARIANTS = tuple(dict.fromkeys((*VARIANTS, *ASGI_VARIANTS)))
 ASGI_MODES = frozenset(name for name, mode in MODES.items() if mode.stack == "asgi")
 
@@ -453,6 +462,7 @@ def run_demo(
             env["PYTHONUNBUFFERED"] = "1"
             if mode.name.startswith("django"):
                 env[DJANGO_DIRECTORY_VARIABLE] = os.path.join(workdir, mode.name)
+                env["SHAREDSTATE_DEMO_DJANGO_STACK"] = mode.stack
                 if settings.url is None:  # the store a Django project gets by default
                     del env[URL_VARIABLE]
             progress(f"{mode.name}: starting the server", done)
@@ -565,7 +575,7 @@ def render(rows: list[Row], settings: Settings, url: str, console: Any) -> None:
     if settings.url is None and django_rows:
         console.print(
             "Django rows' store: derived from DATABASES, "
-            "sqlite:///<temporary directory>/django-gthread/sharedstate.db"
+            "sqlite:///<temporary directory>/<mode>/sharedstate.db"
         )
     notes = [
         "per-process copies: two processes handed out the same number; each worker (and, with "

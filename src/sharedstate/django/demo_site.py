@@ -9,6 +9,12 @@ package can import (``gunicorn sharedstate.django.demo_site:application``).
 ``/sharedstate-io/`` that change applied to the method with I/O
 =================== ===================================================================
 
+Served as ASGI (``sharedstate.django.demo_site:asgi_application``, with
+``$SHAREDSTATE_DEMO_DJANGO_STACK=asgi``), its views are ``async def``, as the demo's other
+ASGI rows have them: ``/naive/`` (the plain method called from ``async def``),
+``/naive-await/`` (an ``async`` method awaiting between its read and its write) and
+``/sharedstate/`` (``await global_obj.query()`` on ``astate``).
+
 The settings are made here, from the environment the demo sets: the project's SQLite
 database lives in ``$SHAREDSTATE_DEMO_DJANGO_DIR``, and with no store URL given the
 sharedstate store is the default one derived from it (``sharedstate.db`` beside it), as in a
@@ -28,8 +34,12 @@ from django.urls import path
 
 from ..demo import DJANGO_DIRECTORY_VARIABLE, DJANGO_NAMES
 from ..demo_app import PREFIX_VARIABLE, URL_VARIABLE
-from ..examples import SomeObj, SomeObjWithIO
+from ..examples import SomeObj, SomeObjWithAwait, SomeObjWithIO
+from .asyncstate import astate
 from .state import state
+
+#: "asgi": the URLconf of ``async def`` views (the demo sets it for its Django ASGI row)
+STACK_VARIABLE = "SHAREDSTATE_DEMO_DJANGO_STACK"
 
 #: "startproject": the apps and middleware of a project made by ``django-admin startproject``
 #: (``benchmarks/django_bench.py --middleware startproject``); otherwise the minimal set
@@ -116,15 +126,35 @@ naive_io_obj = SomeObjWithIO(0)
 shared_obj = state.object(DJANGO_NAMES[0], SomeObj, 0)
 shared_io_obj = state.object(DJANGO_NAMES[1], SomeObjWithIO, 0)
 
-urlpatterns = [
+
+
+def async_counter_view(global_obj: Any, awaited: bool) -> Callable[..., Any]:
+    """The view as ``async def``: the number of ``global_obj.query()``, awaited or not."""
+
+    async def home(request: HttpRequest) -> HttpResponse:
+        number = await global_obj.query() if awaited else global_obj.query()
+        return _page(number, request)
+
+    return home
+
+
+WSGI_PATTERNS = [
     path("naive/", counter_view(naive_obj)),
     path("naive-io/", counter_view(naive_io_obj)),
     path("sharedstate/", counter_view(shared_obj)),
     path("sharedstate-io/", counter_view(shared_io_obj)),
 ]
+ASGI_PATTERNS = [
+    path("naive/", async_counter_view(SomeObj(0), awaited=False)),
+    path("naive-await/", async_counter_view(SomeObjWithAwait(0), awaited=True)),
+    path("sharedstate/", async_counter_view(astate.object(DJANGO_NAMES[0], SomeObj, 0), True)),
+]
+urlpatterns = ASGI_PATTERNS if os.environ.get(STACK_VARIABLE) == "asgi" else WSGI_PATTERNS
 
 configure()
 
-from django.core.wsgi import get_wsgi_application  # noqa: E402  (after the settings)
+from django.core.asgi import get_asgi_application  # noqa: E402  (after the settings)
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 application = get_wsgi_application()
+asgi_application = get_asgi_application()
