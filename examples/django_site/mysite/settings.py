@@ -1,4 +1,5 @@
-"""A minimal project: the classic global counter, naive (``/naive/``) and with sharedstate (``/``).
+"""A minimal project: the classic global counter, naive (``/naive/``) and with sharedstate
+(``/``, and ``/async/`` for the same object from an ``async def`` view).
 
 The sharedstate store is not configured: with ``SHAREDSTATE_URL`` unset it is derived from
 ``DATABASES["default"]``, here the file ``sharedstate.db`` beside ``db.sqlite3``. Set

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sharedstate import cli_show
+from sharedstate.django.asyncstate import astate
 from sharedstate.django.state import state
 
 
@@ -43,7 +44,8 @@ class Command(BaseCommand):
         try:
             if options["action"] == "show":
                 self._load_declarations()
-                cli_show.show(store, url, state.declared, options["name"], self._echo)
+                declared = {**astate.declared, **state.declared}  # sync and async views
+                cli_show.show(store, url, declared, options["name"], self._echo)
             else:
                 name = options["name"]
                 if not options["yes"]:
