@@ -25,8 +25,8 @@ its state should live where its data lives, with no new server to run:
   ``BASE_DIR`` setting there is no sensible place for that file: the check reports
   ``sharedstate.E003`` and the first call raises :class:`~sharedstate.ConfigurationError`.
 
-:func:`store_settings` is the one place that reads the settings, so a later async store
-(``astate``) takes the same configuration.
+:func:`store_settings` is the one place that reads the settings, so ``state`` and
+``astate`` (the async store) always name the same store.
 """
 
 from __future__ import annotations
