@@ -45,7 +45,10 @@ def describe(rows: list[Row]) -> str:
 
 
 WSGI_MODES = [name for name, mode in MODES.items() if mode.stack == "wsgi"]
-ASGI_MODES = [name for name, mode in MODES.items() if mode.stack == "asgi"]
+# the ASGI servers of the Starlette app; the Django ASGI row is tests/test_django.py's
+ASGI_MODES = [
+    name for name, mode in MODES.items() if mode.stack == "asgi" and not name.startswith("django")
+]
 
 
 @needs_servers

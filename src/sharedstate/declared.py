@@ -244,6 +244,51 @@ class DeclaredLock:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
+class DeclaredAsyncCounter(DeclaredCounter):
+    """A declared shared counter on an async store: every operation is awaited."""
+
+    async def incr(self, amount: int = 1) -> int:  # type: ignore[override]
+        """Adds ``amount`` and returns the new value, atomically."""
+        return await self._resolve().incr(amount)  # type: ignore[misc]
+
+    async def decr(self, amount: int = 1) -> int:  # type: ignore[override]
+        """Subtracts ``amount`` and returns the new value, atomically."""
+        return await self._resolve().decr(amount)  # type: ignore[misc]
+
+    async def get(self) -> int:  # type: ignore[override]
+        """The current value."""
+        return await self._resolve().get()  # type: ignore[misc]
+
+    async def set(self, value: int) -> None:  # type: ignore[override]
+        """Sets the value."""
+        await self._resolve().set(value)  # type: ignore[func-returns-value]
+
+    def __int__(self) -> int:
+        raise TypeError("an async counter is read with `await counter.get()`")
+
+
+class DeclaredAsyncLock(DeclaredLock):
+    """A declared leased lock on an async store: ``async with declared_lock as lease:``."""
+
+    async def acquire(self, timeout: float | None = None) -> Any:  # type: ignore[override]
+        """Waits for the lock and returns the lease (``timeout`` None: the lock's own)."""
+        lock: Any = self._resolve()
+        return await (lock.acquire() if timeout is None else lock.acquire(timeout))
+
+    async def locked(self) -> bool:  # type: ignore[override]
+        """Whether someone holds an unexpired lease right now."""
+        return await self._resolve().locked()  # type: ignore[misc]
+
+    def __enter__(self) -> Lease:
+        raise TypeError("an async lock is taken with `async with`")
+
+    async def __aenter__(self) -> Any:
+        return await self._resolve().__aenter__()  # type: ignore[attr-defined]
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._resolve().__aexit__(*exc_info)  # type: ignore[attr-defined]
+
+
 def resolve_target(holder: StoreHolder, target: Any, declared: dict[str, DeclaredObject[Any]]) -> Any:
     """What ``store.transaction`` takes, for a declared object or its declared name."""
     if isinstance(target, DeclaredObject):
@@ -254,6 +299,8 @@ def resolve_target(holder: StoreHolder, target: Any, declared: dict[str, Declare
 
 
 __all__ = [
+    "DeclaredAsyncCounter",
+    "DeclaredAsyncLock",
     "DeclaredCounter",
     "DeclaredLock",
     "DeclaredObject",

@@ -15,6 +15,10 @@ Anomalies are sorted by where they come from, using the pid that served each res
 * **lost updates**: one process handed out the same number twice. Two threads (or
   greenlets) read the same value before either wrote it back.
 
+The Django rows serve :mod:`sharedstate.django.demo_site` (the same view, the Django way)
+under gunicorn gthread; their store, unless ``--url`` names one, is the default a Django
+project gets: ``sharedstate.db`` beside the project's SQLite database.
+
 Only the sharedstate rows decide the exit status: the naive rows show whatever happened
 in this run (the bare ``+= 1`` between threads of one process usually comes out right in
 CPython; the demo says so rather than hiding it).
@@ -71,7 +75,9 @@ class Mode:
     boot_line: bytes = b"Booting worker with pid"
 
 
-def _gunicorn(worker_class: str, *extra: str) -> Callable[[int, int, int], list[str]]:
+def _gunicorn(
+    worker_class: str, *extra: str, app: str = "sharedstate.demo_app:create_app()"
+) -> Callable[[int, int, int], list[str]]:
     def command(port: int, workers: int, threads: int) -> list[str]:
         options = [f"--threads={threads}"] if worker_class == "gthread" else []
         return [
@@ -85,7 +91,7 @@ def _gunicorn(worker_class: str, *extra: str) -> Callable[[int, int, int], list[
             *extra,
             "--graceful-timeout=2",
             "--log-level=info",
-            "sharedstate.demo_app:create_app()",
+            app,
         ]
 
     return command
@@ -134,14 +140,35 @@ MODES: dict[str, Mode] = {
             lambda w: w,
             ("gunicorn", "gevent"),
         ),
+        Mode(
+            "django-gthread",
+            "Django, gunicorn -k gthread -w N --threads T",
+            _gunicorn("gthread", app="sharedstate.django.demo_site:application"),
+            lambda w: w,
+            ("gunicorn", "django"),
+        ),
     )
 }
 MODES.update(
     (name, Mode(name, label, command, lambda w: w, needs, "asgi", ASGI_VARIANTS, line))
     for name, label, command, line, needs in ASGI_SERVERS
 )
+MODES["django-uvicorn"] = Mode(
+    "django-uvicorn",
+    "Django ASGI, gunicorn -k uvicorn_worker.UvicornWorker -w N",
+    _gunicorn("uvicorn_worker.UvicornWorker", app="sharedstate.django.demo_site:asgi_application"),
+    lambda w: w,
+    ("gunicorn", "uvicorn", "uvicorn_worker", "django"),
+    "asgi",
+    ASGI_VARIANTS,
+)
 ALL_VARIANTS = tuple(dict.fromkeys((*VARIANTS, *ASGI_VARIANTS)))
 ASGI_MODES = frozenset(name for name, mode in MODES.items() if mode.stack == "asgi")
+
+#: the directory of the Django rows' project database (and so of their default store)
+DJANGO_DIRECTORY_VARIABLE = "SHAREDSTATE_DEMO_DJANGO_DIR"
+#: names the Django site stores under the mode's prefix (one store for its two variants)
+DJANGO_NAMES = ("global_obj", "global_obj_io")
 
 
 # -- results -------------------------------------------------------------------------------
@@ -433,6 +460,11 @@ def run_demo(
             env[PREFIX_VARIABLE] = f"demo-{run}-{mode.name}-"
             env[VARIANTS_VARIABLE] = ",".join(v for v in settings.variants if v in mode.variants)
             env["PYTHONUNBUFFERED"] = "1"
+            if mode.name.startswith("django"):
+                env[DJANGO_DIRECTORY_VARIABLE] = os.path.join(workdir, mode.name)
+                env["SHAREDSTATE_DEMO_DJANGO_STACK"] = mode.stack
+                if settings.url is None:  # the store a Django project gets by default
+                    del env[URL_VARIABLE]
             progress(f"{mode.name}: starting the server", done)
             server = Server(
                 mode,
@@ -482,6 +514,11 @@ def _forget_names(url: str, run: str, modes: Sequence[Mode]) -> None:
                 store.prefix = f"demo-{run}-{mode.name}-{variant}-"
                 with contextlib.suppress(Exception):
                     store.delete("global_obj")
+            if mode.name.startswith("django"):
+                store.prefix = f"demo-{run}-{mode.name}-"
+                for name in DJANGO_NAMES:
+                    with contextlib.suppress(Exception):
+                        store.delete(name)
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -532,7 +569,14 @@ def render(rows: list[Row], settings: Settings, url: str, console: Any) -> None:
             f"[{style}]{verdict}[/]",
         )
     console.print(table)
-    console.print(f"sharedstate store: {redact_url(url)}")
+    django_rows = any(row.mode.startswith("django") for row in rows)
+    if settings.url is not None or not all(row.mode.startswith("django") for row in rows):
+        console.print(f"sharedstate store: {redact_url(url)}")
+    if settings.url is None and django_rows:
+        console.print(
+            "Django rows' store: derived from DATABASES, "
+            "sqlite:///<temporary directory>/<mode>/sharedstate.db"
+        )
     notes = [
         "per-process copies: two processes handed out the same number; each worker (and, with "
         "processes=N, each request's forked child) counts on its own copy of the global.",

@@ -1,0 +1,185 @@
+"""HTTP benchmark: the Django global-counter view, naive vs sharedstate on the default store.
+
+    .venv/bin/python benchmarks/django_bench.py [--rounds 5] [--duration 5] [--connections 64]
+
+Serves :mod:`sharedstate.django.demo_site` (the counter view, naive at ``/naive/`` and with
+sharedstate at ``/sharedstate/``) under ``gunicorn -k gthread -w 4 --threads 8`` on
+127.0.0.1, with no ``SHAREDSTATE_URL``: the store is the default a Django project gets, the
+SQLite file ``sharedstate.db`` beside the project's SQLite database. ``wrk`` loads one view,
+then the other, alternating, for several rounds, so that both see the same machine
+conditions. Prints each round, the median requests per second of each and their ratio
+(sharedstate / naive).
+
+The naive view's numbers are wrong (per-worker copies), so it is the ceiling, not a rival:
+what is measured is the cost of one atomic, shared ``query()`` per request. Afterwards the
+stored counter must equal the number of requests the sharedstate view answered. A third
+view, ``/handwritten/`` (``handwritten_django_app.py``: one hand-written ``UPDATE ...
+RETURNING`` per request through Django's own connection to the project database), runs in
+the same rounds: the floor of writing each request's number to disk at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from sharedstate.demo import DJANGO_DIRECTORY_VARIABLE, HOST, Mode, Server, free_port
+from sharedstate.demo_app import PREFIX_VARIABLE, URL_VARIABLE
+
+MIDDLEWARE_VARIABLE = "SHAREDSTATE_DEMO_DJANGO_MIDDLEWARE"  # see sharedstate.django.demo_site
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HANDWRITTEN = "hand-written SQL"
+VIEWS = {"naive": "/naive/", "sharedstate": "/sharedstate/", HANDWRITTEN: "/handwritten/"}
+
+#: the demo's Django site with the hand-written view added, under gunicorn gthread
+MODE = Mode(
+    "django-gthread",
+    "Django, gunicorn -k gthread",
+    lambda port, workers, threads: [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"--bind={HOST}:{port}",
+        f"--workers={workers}",
+        "--worker-class=gthread",
+        f"--threads={threads}",
+        "--log-level=info",
+        "--graceful-timeout=2",
+        "--chdir",
+        HERE,
+        "handwritten_django_app:application",
+    ],
+    lambda workers: workers,
+)
+
+
+def wrk(port: int, path: str, duration: float, connections: int, threads: int) -> tuple[float, int]:
+    """(requests per second, requests) that wrk measured; refuses a run with errors."""
+    result = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration:g}s",
+            f"http://{HOST}:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = result.stdout
+    for bad in ("Non-2xx", "Socket errors"):
+        if bad in out:
+            raise SystemExit(f"wrk reported {bad}:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return rate, requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--middleware",
+        choices=("minimal", "startproject"),
+        default="minimal",
+        help="CommonMiddleware only, or the apps and middleware `startproject` sets up",
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+
+    workdir = tempfile.mkdtemp(prefix="sharedstate-django-bench-")
+    env = {k: v for k, v in os.environ.items() if k != URL_VARIABLE}  # the default store
+    env.update(
+        {
+            DJANGO_DIRECTORY_VARIABLE: workdir,
+            PREFIX_VARIABLE: "bench-",
+            MIDDLEWARE_VARIABLE: args.middleware,
+        }
+    )
+    rates: dict[str, list[float]] = {view: [] for view in VIEWS}
+    served = 0
+    sys.path.insert(0, HERE)
+    from handwritten_django_app import create_table
+
+    create_table(os.path.join(workdir, "db.sqlite3"))
+    server = Server(
+        MODE,
+        free_port(),
+        args.workers,
+        args.threads,
+        env,
+        os.path.join(workdir, "gunicorn.log"),
+    )
+    try:
+        server.wait_ready()
+        for view, path in VIEWS.items():  # warm-up: imports, connections, the store's schema
+            served += wrk(server.port, path, 1, args.connections, args.wrk_threads)[1] * (
+                view == "sharedstate"
+            )
+        print(
+            f"Django {django_version()} ({args.middleware} middleware), "
+            f"gunicorn gthread {args.workers}x{args.threads}, "
+            f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration:g}s, "
+            f"store: the default beside DATABASES (sqlite:///{workdir}/sharedstate.db), "
+            f"{os.cpu_count()} CPUs"
+        )
+        for round_number in range(1, args.rounds + 1):
+            order = list(VIEWS) if round_number % 2 else list(reversed(VIEWS))
+            line = []
+            for view in order:
+                rate, requests = wrk(
+                    server.port, VIEWS[view], args.duration, args.connections, args.wrk_threads
+                )
+                served += requests if view == "sharedstate" else 0
+                rates[view].append(rate)
+                line.append(f"{view} {rate:8.1f} req/s")
+                time.sleep(0.5)
+            print(f"round {round_number}: " + "   ".join(line), flush=True)
+        import sharedstate
+
+        with sharedstate.connect(f"sqlite:///{workdir}/sharedstate.db", prefix="bench-") as store:
+            stored = (store.inspect("global_obj") or {}).get("state")
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    naive, shared, handwritten = (statistics.median(rates[view]) for view in VIEWS)
+    paired = statistics.median(s / n for n, s in zip(rates["naive"], rates["sharedstate"], strict=True))
+    print(
+        f"median: naive {naive:.1f} req/s, sharedstate {shared:.1f} req/s, ratio {shared / naive:.3f}"
+        f" (median of the rounds' ratios {paired:.3f})"
+    )
+    print(
+        f"floor: {HANDWRITTEN} (one UPDATE ... RETURNING per request through Django's "
+        f"connection) {handwritten:.1f} req/s, {handwritten / naive:.3f} of naive; "
+        f"sharedstate / {HANDWRITTEN}: {shared / handwritten:.3f}"
+    )
+    print(f"load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"sharedstate's global_obj after the run: {stored}; wrk counted {served} requests "
+        "answered (wrk may count a few fewer than were served when it stops mid-request)"
+    )
+
+
+def django_version() -> str:
+    import django
+
+    return django.get_version()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
