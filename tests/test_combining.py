@@ -153,3 +153,31 @@ def test_an_interrupted_combiner_hands_the_queued_calls_on():
         thread.join(5)
     assert any(isinstance(r, KeyboardInterrupt) for r in results)
     assert sorted(r for r in results if isinstance(r, int)) == [0, 1, 2]
+
+
+def test_a_waiter_handed_the_role_just_as_its_deadline_passes_leaves_no_broken_lock():
+    """A waiter whose timed wait ended in the same instant the role was handed to it used
+    to skip taking its wakeup back, and the end of its own batch then released a lock
+    that was not held: RuntimeError('release unlocked lock'), an error outside the family."""
+    import random
+
+    rng = random.Random(7)
+    failures: list[BaseException] = []
+    for _ in range(300):
+        recorder = Recorder()
+        combiner = Combiner(recorder)
+        results: list[object] = []
+        recorder.gate.clear()
+        recorder.entered.clear()
+        first = _in_thread(combiner, "first", time.monotonic() + 30, results)
+        assert recorder.entered.wait(5)
+        threading.Timer(0.004, recorder.gate.set).start()  # the batch ends ...
+        try:  # ... about when this waiter's deadline passes
+            combiner.submit("edge", time.monotonic() + 0.004 + rng.uniform(-0.001, 0.001))
+        except StoreTimeoutError:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - any other error is the failure
+            failures.append(exc)
+        first.join(5)
+        assert combiner.submit("after", time.monotonic() + 5) == "after"
+    assert failures == []

@@ -150,10 +150,11 @@ class Combiner:
                         f"{self._what} waited behind other calls of this process past its "
                         "deadline (see ?timeout=); it did not take effect"
                     )
-            if call.state == BATCHED:
-                # Taken into a batch at the last moment: that batch is carried under a
-                # deadline no later than this call's, so its answer is moments away.
-                call.wakeup.acquire()
+            # Taken into a batch, done, or handed the role at the last moment: its wakeup
+            # is released (or, for a batch carried under a deadline no later than this
+            # call's, moments away). Take it, so that it is held again as every woken
+            # call's is: released once more when this call's own batch is done.
+            call.wakeup.acquire()
         except BaseException:
             promoted = False
             with self._lock:
