@@ -55,7 +55,9 @@ class Codec(Protocol):
 
     def loads(self, data: bytes) -> Any: ...
 
-    def dump_object(self, class_path: str, state: dict[str, Any], hold: list[Any] | None) -> bytes: ...
+    def dump_object(
+        self, class_path: str, state: Any, hold: list[Any] | None, items: Any = None
+    ) -> bytes: ...
 
 
 def _class_path(cls: type) -> str:
@@ -218,19 +220,24 @@ class JSONCodec:
     def __init__(self) -> None:
         self._headers: dict[str, bytes] = {}
 
-    def dump_object(self, class_path: str, state: dict[str, Any], hold: list[Any] | None) -> bytes:
-        """``{"c": class_path, "h": hold, "s": state}`` as bytes; only the state is walked
-        (the rest is a header made once per class), since this runs on every call."""
+    def dump_object(
+        self, class_path: str, state: Any, hold: list[Any] | None, items: Any = None
+    ) -> bytes:
+        """``{"c": class_path, "h": hold, "s": state, "i": items}`` as bytes (``items``: those
+        of a dict, list or set subclass; None: none); only the state is walked (the rest is
+        a header made once per class), since this runs on every call."""
         if hold is not None:
-            return self.dumps({"c": class_path, "h": hold, "s": state})
+            return self.dumps(_envelope(class_path, state, hold, items))
         header = self._headers.get(class_path)
         if header is None:
             header = b'{"c":' + _encode_plain(class_path) + b',"s":'
             self._headers[class_path] = header
         try:
             body = _encode_plain(_to_json(state))
+            if items is not None:
+                body += b',"i":' + _encode_plain(_to_json(items))
         except (Unencodable, RecursionError, UnicodeEncodeError):
-            return self.dumps({"c": class_path, "s": state})  # raises, naming the path
+            return self.dumps(_envelope(class_path, state, None, items))  # raises, naming the path
         return header + body + b"}"
 
     def dumps(self, value: Any) -> bytes:
@@ -274,11 +281,10 @@ class SignedPickleCodec:
     def __repr__(self) -> str:  # never show the key
         return "SignedPickleCodec(secret_key=***)"
 
-    def dump_object(self, class_path: str, state: dict[str, Any], hold: list[Any] | None) -> bytes:
-        envelope: dict[str, Any] = {"c": class_path, "s": state}
-        if hold is not None:
-            envelope["h"] = hold
-        return self.dumps(envelope)
+    def dump_object(
+        self, class_path: str, state: Any, hold: list[Any] | None, items: Any = None
+    ) -> bytes:
+        return self.dumps(_envelope(class_path, state, hold, items))
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
@@ -305,6 +311,15 @@ class SignedPickleCodec:
             return pickle.loads(payload)
         except Exception as exc:
             raise CorruptStoreError(f"signed pickle entry cannot be unpickled: {exc}") from exc
+
+
+def _envelope(class_path: str, state: Any, hold: list[Any] | None, items: Any) -> dict[str, Any]:
+    envelope: dict[str, Any] = {"c": class_path, "s": state}
+    if hold is not None:
+        envelope["h"] = hold
+    if items is not None:
+        envelope["i"] = items
+    return envelope
 
 
 def make_codec(name: str | None, secret_key: bytes | str | None) -> Codec:

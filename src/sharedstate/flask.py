@@ -237,7 +237,7 @@ def _declared_names(app_store: AppStore) -> dict[str, str]:
     declared: dict[str, str] = {}
     for extension in app_store.extensions:
         for name, obj in extension._declared.items():
-            declared[name] = obj._cls.__qualname__
+            declared[name] = object.__getattribute__(obj, "_cls").__qualname__
     return declared
 
 

@@ -324,7 +324,7 @@ def _app_store(info: ScriptInfo) -> AppStore:
 
 def _declared_names(app_store: AppStore) -> dict[str, str]:
     return {
-        name: obj._cls.__qualname__
+        name: object.__getattribute__(obj, "_cls").__qualname__
         for extension in app_store.extensions
         for name, obj in extension._declared.items()
     }
