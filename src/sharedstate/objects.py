@@ -25,6 +25,7 @@ from types import GeneratorType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .backends.base import Record
+from .classrefs import main_module
 from .combining import Call, batch_deadline
 from .engine import Change, Engine
 from .errors import (
@@ -213,8 +214,9 @@ class Objects:
                     results.append((result, None))
                     break
                 except Exception as exc:  # the call changes nothing; its error goes to its caller
-                    ran_on, instance = instance, self.restore(spec, last_good)
-                    if first_try and spec.learn_defaults(exc, ran_on):
+                    learned = first_try and spec.learn_defaults(exc, instance)
+                    instance = self.restore(spec, last_good)
+                    if learned:
                         continue  # an attribute the stored state lacked has its default now
                     results.append((None, exc))
                     break
@@ -301,7 +303,7 @@ class Objects:
     def instance_from(self, spec: ObjectSpec, frame: Frame) -> Any:
         if not frame.payload:
             return spec.create()
-        envelope = self.decode(frame.payload, spec.name)
+        envelope = self._decode_for(spec, frame.payload)
         stored_class = envelope.get("c", "")
         if not same_class(stored_class, spec.class_path):
             raise ClassMismatchError(
@@ -312,8 +314,17 @@ class Objects:
 
     def restore(self, spec: ObjectSpec, payload: bytes) -> Any:
         """A fresh instance from an encoded state (of this process's own making)."""
-        envelope = self.decode(payload, spec.name)
+        envelope = self._decode_for(spec, payload)
         return spec.restore(envelope["s"], envelope.get("i"))
+
+    def _decode_for(self, spec: ObjectSpec, payload: bytes) -> dict[str, Any]:
+        """Decodes a state of ``spec``'s class, finding classes a script stored as
+        ``__main__``'s in the shared class's own module (see ``classrefs.py``)."""
+        previous = main_module(spec.cls.__module__)
+        try:
+            return self.decode(payload, spec.name)
+        finally:
+            main_module(previous)
 
     def encode(self, spec: ObjectSpec, instance: Any) -> bytes:
         try:
@@ -330,8 +341,9 @@ class Objects:
                 attribute=attribute,
             ) from None
 
-    def decode(self, payload: bytes, name: str) -> dict[str, Any]:
-        envelope = self.codec.loads(payload)
+    def decode(self, payload: bytes, name: str, tool: bool = False) -> dict[str, Any]:
+        """The stored envelope; ``tool``: read without the classes it names (``inspect``)."""
+        envelope = self.codec.loads(payload, tool)
         if not isinstance(envelope, dict) or "s" not in envelope:
             raise CorruptStoreError(
                 f"the stored record of shared object {name!r} in "

@@ -155,15 +155,20 @@ class Store:
         return found
 
     def inspect(self, name: str) -> dict[str, Any] | None:
-        """The stored state of object ``name`` as ``{"class": ..., "state": {...}}``, read
-        without its class (for ``flask sharedstate show``); None when nothing is stored."""
+        """The stored state of object ``name`` as ``{"class": ..., "state": {...}, "version":
+        ...}`` (and ``"items"`` for a dict, list or set subclass), read without its class
+        (for ``flask sharedstate show``): a nested value whose class cannot be imported
+        shows as a ``classrefs.Stored``. None when nothing is stored."""
         key = self.prefix + OBJECT + name
         record = self.backend.load(key)
         frame = self._engine.frame_of(key, record)
         if record is None or not frame.payload:
             return None
-        envelope = self._objects.decode(frame.payload, name)
-        return {"class": envelope.get("c"), "state": envelope.get("s"), "version": record.version}
+        envelope = self._objects.decode(frame.payload, name, tool=True)
+        found = {"class": envelope.get("c"), "state": envelope.get("s"), "version": record.version}
+        if "i" in envelope:
+            found["items"] = envelope["i"]
+        return found
 
     def delete(self, name: str) -> bool:
         """Forget object or counter ``name`` (the object's factory runs again on next use),
