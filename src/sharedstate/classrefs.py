@@ -113,6 +113,8 @@ def make_dataclass(cls: type, fields: dict[str, Any], path: str = "") -> Any:
     field the class no longer has is dropped."""
     if not dataclasses.is_dataclass(cls):
         raise CorruptStoreError(f"{path or cls!r} is stored as a dataclass but is not one")
+    if not isinstance(fields, dict):
+        raise CorruptStoreError(f"stored dataclass value {path!r} is malformed: its fields are not a mapping")
     instance = cls.__new__(cls)
     for field in dataclasses.fields(cls):
         if field.name in fields:
