@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from .bounded import trim
 from .counters import Counter
 from .locks import Lease, Lock
 from .objects import SharedObject
@@ -37,6 +38,7 @@ class StoreHolder:
     def __init__(self) -> None:
         self._store: Store | None = None
         self._lock = threading.Lock()
+        #: bounded (``bounded.py``): an evicted entry is resolved again when used
         self.objects: dict[DeclaredObject[Any], SharedObject[Any]] = {}
         self.counters: dict[str, Counter] = {}
         self.locks: dict[tuple[str, float, float | None], Lock] = {}
@@ -75,12 +77,14 @@ class StoreHolder:
                         **_own(declared, "_kwargs"),
                     )
                     self.objects[declared] = found
+                    trim(self.objects)
         return found
 
     def resolve_counter(self, name: str) -> Counter:
         counter = self.counters.get(name)
         if counter is None:
             counter = self.counters.setdefault(name, self.store.counter(name))
+            trim(self.counters)
         return counter
 
     def resolve_lock(self, name: str, ttl: float, timeout: float | None) -> Lock:

@@ -47,6 +47,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from . import cli_show
 from .backends import split_url
+from .bounded import trim
 from .declared import (
     DeclaredCounter,
     DeclaredLock,
@@ -132,7 +133,9 @@ class SharedState:
             raise TypeError(f"state.object({name!r}, ...) needs a class, got {cls!r}")
         check_declared_name(name)
         declared: AppObject[Any] = AppObject(self, name, cls, args, kwargs)
+        self._declared.pop(name, None)
         self._declared[name] = declared
+        trim(self._declared)
         return declared  # type: ignore[return-value]
 
     def counter(self, name: str) -> AppCounter:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from types import GeneratorType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from . import bounded
 from .backends.base import Record
 from .classrefs import main_module
 from .combining import Call, batch_deadline
@@ -147,9 +148,14 @@ class Objects:
         self.engine = engine
         self.codec = codec
         self.timeout = timeout
-        #: key -> (record, the instance whose state it is), see ``run_batch``
+        #: key -> (record, the instance whose state it is), see ``run_batch``; bounded
+        #: (``bounded.py``): an evicted entry costs one decode
         self._instances: dict[str, tuple[Record, Any]] = {}
         self._holding = threading.local()  # keys this thread holds in a transaction
+
+    def forget(self, key: str) -> None:
+        """Drops the reusable instance of ``key`` (see ``bounded.py``)."""
+        self._instances.pop(key, None)
 
     # -- calls ---------------------------------------------------------------------------
     def run_batch(self, spec: ObjectSpec, batch: list[Call]) -> None:
@@ -182,7 +188,10 @@ class Objects:
         """Hands each call of an applied batch its result (``outcome``: the change's)."""
         instance, results = outcome
         if record is not None and _detached(batch, results):
-            self._instances[spec.key] = (record, instance)
+            instances = self._instances
+            instances[spec.key] = (record, instance)
+            if len(instances) > bounded.KEEP_NAMES:
+                bounded.trim(instances)
         for call, (result, error) in zip(batch, results, strict=True):
             call.finish(result, error)
 

@@ -56,6 +56,7 @@ from quart.cli import AppGroup, ScriptInfo, pass_script_info
 from . import cli_show
 from .aio import AsyncStore, connect_async
 from .backends import split_url
+from .bounded import trim
 from .declared import (
     DeclaredObject,
     StoreHolder,
@@ -165,7 +166,9 @@ class SharedState:
             raise TypeError(f"state.object({name!r}, ...) needs a class, got {cls!r}")
         check_declared_name(name)
         declared: AppObject[Any] = AppObject(self, name, cls, args, kwargs)
+        self._declared.pop(name, None)
         self._declared[name] = declared
+        trim(self._declared)
         return declared  # type: ignore[return-value]
 
     def counter(self, name: str) -> AppCounter:
