@@ -304,6 +304,16 @@ def test_mutable_class_attribute_is_the_objects_own_state(store):
     assert WithClassList.items == [] and WithClassList.seen == {}  # the class is untouched
 
 
+def test_unchanged_class_constant_is_not_stored(store):
+    obj = store.object("cl", WithClassList)
+    obj.add("a")
+    state = store.inspect("cl")["state"]
+    assert state == {"items": ["a"], "seen": {"a": True}}
+    fresh = store.object("fresh", WithClassList)
+    assert fresh.items == []
+    assert store.inspect("fresh") is None or store.inspect("fresh")["state"] == {}
+
+
 def test_user_attributes_named_like_the_proxys_own_fields(store):
     obj = store.object("sh", Shadowing)
     assert obj._store == "mine"

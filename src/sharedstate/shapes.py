@@ -11,7 +11,9 @@ Where state lives:
 * **attributes**: the instance's ``__dict__`` and ``__slots__`` (a plain class, a
   dataclass); a class attribute holding a list, dict, set (a *mutable class attribute*) is
   copied into each instance when it is made or restored, so that ``self.items.append(x)``
-  changes the object's state, not the class shared by every instance of a process;
+  changes the object's state, not the class shared by every instance of a process. It is
+  stored only once it differs from the class's value, so a table of constants stays the
+  class's (and a new version of it reaches every object);
 * **items**: a subclass of ``dict`` (``OrderedDict``, ``Counter``, ``defaultdict``),
   ``list`` or ``set`` keeps its items in the builtin part; they are stored beside the
   attributes. A ``defaultdict``'s ``default_factory`` is code, not state: it comes from the
@@ -134,6 +136,7 @@ class Shape:
             and self.has_dict
             and not self.slots
             and not self.transient
+            and not self.class_mutables
         ):
             return _dict_state
         return self._general_state
@@ -154,6 +157,9 @@ class Shape:
                 state[slot] = value
         for name in self.transient:
             state.pop(name, None)
+        for name, value in self.class_mutables.items():
+            if name in state and state[name] == value:
+                del state[name]  # unchanged: the class's own value, copied again on restore
         return state
 
     def items(self, instance: Any) -> Any:
