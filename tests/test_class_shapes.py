@@ -362,6 +362,22 @@ def test_unsupported_shapes_are_refused_when_declared(store):
     assert store.names() == []  # nothing was stored
 
 
+def test_unstorable_item_is_named_and_nothing_is_stored(store):
+    registry = store.object("reg", Registry)
+    registry["ok"] = 1
+    with pytest.raises(sharedstate.SerializationError, match=r"item 'lock'"):
+        registry["lock"] = threading.Lock()
+    assert dict(registry.items()) == {"ok": 1}
+
+
+def test_flask_refuses_an_unsupported_class_when_declared():
+    pytest.importorskip("flask")
+    from sharedstate.flask import SharedState
+
+    with pytest.raises(UnsupportedClassError, match="deque"):
+        SharedState().object("q", QueueLike)
+
+
 def test_async_method_is_refused_clearly(store):
     class Fetcher:
         async def fetch(self):

@@ -57,6 +57,7 @@ from .declared import (
     resolve_target,
 )
 from .errors import ConfigurationError
+from .shapes import shape_of
 from .store import Store
 
 T = TypeVar("T")
@@ -132,6 +133,7 @@ class SharedState:
         if not isinstance(cls, type):
             raise TypeError(f"state.object({name!r}, ...) needs a class, got {cls!r}")
         check_declared_name(name)
+        shape_of(cls)  # a class whose state cannot be kept is refused here, at declaration
         declared: AppObject[Any] = AppObject(self, name, cls, args, kwargs)
         self._declared.pop(name, None)
         self._declared[name] = declared
