@@ -132,7 +132,7 @@ def _from_tagged(obj: dict[str, Any], resolve: bool = True) -> Any:
     tag = obj.get(TAG)
     if tag is None:
         return obj
-    payload = obj.get("v")
+    payload: Any = obj.get("v")
     try:
         if not resolve and tag in ("enum", "dataclass"):
             try:

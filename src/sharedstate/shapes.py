@@ -186,7 +186,7 @@ class Shape:
 
         ``defaults``: attribute values a fresh instance holds (see ``objects.py``), given to
         the attributes the stored state lacks."""
-        cls = self.cls
+        cls: Any = self.cls
         instance = cls.__new__(cls)
         base = self.item_base
         if base is not None and items:
