@@ -295,8 +295,11 @@ def test_inspect_and_flask_show_read_state_without_its_classes(multiprocess_url,
     app.config["SHAREDSTATE_SECRET_KEY"] = SECRET
     SharedState(app)
     runner = app.test_cli_runner()
-    for args in (["show"], ["show", "order"]):
-        result = runner.invoke(sharedstate_cli, args)
-        assert result.exit_code == 0, result.output
-        assert "Traceback" not in result.output
-        assert "__main__:Line(sku='from-main'" in result.output
+    try:
+        for args in (["show"], ["show", "order"]):
+            result = runner.invoke(sharedstate_cli, args)
+            assert result.exit_code == 0, result.output
+            assert "Traceback" not in result.output
+            assert "__main__:Line(sku='from-main'" in result.output
+    finally:  # no connection of this process left open for a later test's fork to inherit
+        app.extensions["sharedstate"].close()

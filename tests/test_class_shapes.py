@@ -337,12 +337,15 @@ def test_flask_app_object_never_shadows_name(store_url, tmp_path):
     app.config["SHAREDSTATE_URL"] = store_url
     state = SharedState(app)
     obj = state.object("sh", Shadowing)
-    with app.app_context():
-        assert obj._name == "user's name"
-        obj._name = "renamed"
-        assert obj._name == "renamed"
-        assert obj.bump() == 2  # still the same shared object
-        assert state.store.inspect("sh")["state"]["_name"] == "renamed"
+    try:
+        with app.app_context():
+            assert obj._name == "user's name"
+            obj._name = "renamed"
+            assert obj._name == "renamed"
+            assert obj.bump() == 2  # still the same shared object
+            assert state.store.inspect("sh")["state"]["_name"] == "renamed"
+    finally:  # no connection of this process left open for a later test's fork to inherit
+        app.extensions["sharedstate"].close()
 
 
 def test_slots_and_properties(store):
