@@ -234,7 +234,10 @@ class Objects:
     def read(self, spec: ObjectSpec, attribute: str) -> Any:
         """An attribute of the latest stored state (a fresh copy)."""
         record = self.engine.load(spec.key, time.monotonic() + self.timeout)
-        frame = self.engine.frame_of(spec.key, record)
+        return self.attribute_of(spec, self.engine.frame_of(spec.key, record), attribute)
+
+    def attribute_of(self, spec: ObjectSpec, frame: Frame, attribute: str) -> Any:
+        """``attribute`` of the state in ``frame`` (shared by the sync and async reads)."""
         instance = self.instance_from(spec, frame)
         try:
             return getattr(instance, attribute)
