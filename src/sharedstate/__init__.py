@@ -25,6 +25,7 @@ from .errors import (
     StateLostError,
     StateTooLargeError,
     StoreTimeoutError,
+    UnsupportedClassError,
 )
 from .locks import Lease, Lock
 from .objects import SharedObject
@@ -56,6 +57,7 @@ __all__ = [
     "StateTooLargeError",
     "Store",
     "StoreTimeoutError",
+    "UnsupportedClassError",
     "connect",
     "connect_async",
 ]

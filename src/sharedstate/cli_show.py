@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .backends import redact_url
+from .errors import SharedStateError
 from .store import Store
 
 Echo = Callable[[str], None]
@@ -29,7 +30,8 @@ def show(store: Store, url: str, declared: dict[str, str], name: str | None, ech
     """Lists every stored or declared name (``name`` None), or shows one name's state.
 
     ``declared`` maps names declared in the app (not necessarily stored yet) to their
-    class's name."""
+    class's name. State is read without its classes (``Store.inspect``); an object that
+    cannot be read at all is reported as such, never as a traceback."""
     stored = dict((each, kind) for kind, each in store.names())
     if name is None:
         echo(f"store: {redact_url(url)}")
@@ -42,7 +44,11 @@ def show(store: Store, url: str, declared: dict[str, str], name: str | None, ech
             if kind is None:
                 echo(f"  object   {each}  ({declared[each]}, declared, nothing stored yet)")
             elif kind == "object":
-                inspected = store.inspect(each) or {}
+                try:
+                    inspected = store.inspect(each) or {}
+                except SharedStateError as exc:  # one unreadable name never hides the others
+                    echo(f"  object   {each}  (unreadable: {exc})")
+                    continue
                 echo(f"  object   {each}  {format_state(inspected.get('state'))}")
             elif kind == "counter":
                 echo(f"  counter  {each}  {store.counter(each).get()}")
@@ -51,10 +57,16 @@ def show(store: Store, url: str, declared: dict[str, str], name: str | None, ech
         return
     kind = stored.get(name)
     if kind == "object":
-        inspected = store.inspect(name) or {}
+        try:
+            inspected = store.inspect(name) or {}
+        except SharedStateError as exc:
+            raise CommandFailed(f"object {name} cannot be read: {exc}") from None
         echo(f"object {name} ({inspected.get('class')}, version {inspected.get('version')})")
-        for attribute, value in (inspected.get("state") or {}).items():
+        state = inspected.get("state")
+        for attribute, value in state.items() if isinstance(state, dict) else [("state", state)]:
             echo(f"  {attribute} = {value!r}")
+        if "items" in inspected:
+            echo(f"  items = {inspected['items']!r}")
     elif kind == "counter":
         echo(f"counter {name} = {store.counter(name).get()}")
     elif kind == "lock":

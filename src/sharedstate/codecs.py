@@ -24,13 +24,21 @@ import datetime as dt
 import enum
 import hashlib
 import hmac
-import importlib
+import io
 import json
-import pickle
 import uuid
 from decimal import Decimal
 from typing import Any, Protocol
 
+from .classrefs import (
+    MainAwareUnpickler,
+    Stored,
+    ToolUnpickler,
+    import_class,
+    make_dataclass,
+    pickle_dumps,
+    shown,
+)
 from .codec_errors import (
     Unencodable,
     bad_text_error,
@@ -53,26 +61,15 @@ class Codec(Protocol):
 
     def dumps(self, value: Any) -> bytes: ...
 
-    def loads(self, data: bytes) -> Any: ...
+    def loads(self, data: bytes, tool: bool = False) -> Any: ...
 
-    def dump_object(self, class_path: str, state: dict[str, Any], hold: list[Any] | None) -> bytes: ...
+    def dump_object(
+        self, class_path: str, state: Any, hold: list[Any] | None, items: Any = None
+    ) -> bytes: ...
 
 
 def _class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def _import_class(path: str) -> type:
-    module_name, _, qualname = path.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise CorruptStoreError(f"stored value refers to class {path!r}, which cannot be imported") from exc
-    if not isinstance(target, type):
-        raise CorruptStoreError(f"stored value refers to {path!r}, which is not a class")
-    return target
 
 
 def _sort_if_possible(items: list[Any]) -> list[Any]:
@@ -128,13 +125,22 @@ def _to_json(value: Any) -> Any:
     raise Unencodable(value)
 
 
-def _from_tagged(obj: dict[str, Any]) -> Any:
-    """``object_hook`` for json.loads: rebuilds the tagged values."""
+def _from_tagged(obj: dict[str, Any], resolve: bool = True) -> Any:
+    """``object_hook`` for json.loads: rebuilds the tagged values. ``resolve=False`` (a tool
+    reading state without the classes): a dataclass or Enum whose class cannot be imported
+    comes back as a :class:`~sharedstate.classrefs.Stored` stand-in."""
     tag = obj.get(TAG)
     if tag is None:
         return obj
-    payload = obj.get("v")
+    payload: Any = obj.get("v")
     try:
+        if not resolve and tag in ("enum", "dataclass"):
+            try:
+                import_class(obj["c"])
+            except CorruptStoreError:
+                if tag == "enum":
+                    return Stored(obj["c"], args=(payload,))
+                return Stored(obj["c"], payload)
         if tag == "tuple":
             return tuple(payload)
         if tag == "set":
@@ -158,23 +164,12 @@ def _from_tagged(obj: dict[str, Any]) -> Any:
         if tag == "bytes":
             return base64.b64decode(payload)
         if tag == "enum":
-            cls = _import_class(obj["c"])
+            cls = import_class(obj["c"])
             if not issubclass(cls, enum.Enum):
                 raise CorruptStoreError(f"{obj['c']!r} is stored as an Enum but is not one")
             return cls(payload)
         if tag == "dataclass":
-            cls = _import_class(obj["c"])
-            if not dataclasses.is_dataclass(cls):
-                raise CorruptStoreError(f"{obj['c']!r} is stored as a dataclass but is not one")
-            # Built without calling __init__/__post_init__: restoring state must not run
-            # the user's constructor logic (nor accept fields the class does not declare).
-            instance = cls.__new__(cls)
-            names = {f.name for f in dataclasses.fields(cls)}
-            for name, item in payload.items():
-                if name not in names:
-                    raise CorruptStoreError(f"dataclass {obj['c']!r} has no field {name!r}")
-                object.__setattr__(instance, name, item)
-            return instance
+            return make_dataclass(import_class(obj["c"]), payload, obj["c"])
     except CorruptStoreError:
         raise
     except (TypeError, ValueError, KeyError, IndexError) as exc:
@@ -194,6 +189,7 @@ def _hashable(key: Any) -> Any:
 # is what JSONEncoder uses inside; where it is missing, JSONEncoder is the fallback.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _DECODER = json.JSONDecoder(object_hook=_from_tagged)
+_TOOL_DECODER = json.JSONDecoder(object_hook=lambda obj: _from_tagged(obj, resolve=False))
 _C_ENCODER = (
     json.encoder.c_make_encoder(  # type: ignore[attr-defined]
         None, None, json.encoder.encode_basestring, None, ":", ",", False, False, True
@@ -218,19 +214,24 @@ class JSONCodec:
     def __init__(self) -> None:
         self._headers: dict[str, bytes] = {}
 
-    def dump_object(self, class_path: str, state: dict[str, Any], hold: list[Any] | None) -> bytes:
-        """``{"c": class_path, "h": hold, "s": state}`` as bytes; only the state is walked
-        (the rest is a header made once per class), since this runs on every call."""
+    def dump_object(
+        self, class_path: str, state: Any, hold: list[Any] | None, items: Any = None
+    ) -> bytes:
+        """``{"c": class_path, "h": hold, "s": state, "i": items}`` as bytes (``items``: those
+        of a dict, list or set subclass; None: none); only the state is walked (the rest is
+        a header made once per class), since this runs on every call."""
         if hold is not None:
-            return self.dumps({"c": class_path, "h": hold, "s": state})
+            return self.dumps(_envelope(class_path, state, hold, items))
         header = self._headers.get(class_path)
         if header is None:
             header = b'{"c":' + _encode_plain(class_path) + b',"s":'
             self._headers[class_path] = header
         try:
             body = _encode_plain(_to_json(state))
+            if items is not None:
+                body += b',"i":' + _encode_plain(_to_json(items))
         except (Unencodable, RecursionError, UnicodeEncodeError):
-            return self.dumps({"c": class_path, "s": state})  # raises, naming the path
+            return self.dumps(_envelope(class_path, state, None, items))  # raises, naming the path
         return header + body + b"}"
 
     def dumps(self, value: Any) -> bytes:
@@ -244,14 +245,16 @@ class JSONCodec:
         except UnicodeEncodeError as exc:  # a lone surrogate: UTF-8 has no bytes for it
             raise bad_text_error(self.name, value, exc) from None
 
-    def loads(self, data: bytes) -> Any:
+    def loads(self, data: bytes, tool: bool = False) -> Any:
+        """The stored value; ``tool``: read by a tool without the classes (see
+        ``classrefs.Stored``)."""
         if data.startswith(PICKLE_MAGIC):
             raise ConfigurationError(
                 "this entry was written with the pickle codec; connect with "
                 "codec='pickle' and the same secret_key to read it"
             )
         try:
-            return _DECODER.decode(data.decode("utf-8"))
+            return (_TOOL_DECODER if tool else _DECODER).decode(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CorruptStoreError(f"stored entry is not valid JSON: {exc}") from exc
 
@@ -274,26 +277,25 @@ class SignedPickleCodec:
     def __repr__(self) -> str:  # never show the key
         return "SignedPickleCodec(secret_key=***)"
 
-    def dump_object(self, class_path: str, state: dict[str, Any], hold: list[Any] | None) -> bytes:
-        envelope: dict[str, Any] = {"c": class_path, "s": state}
-        if hold is not None:
-            envelope["h"] = hold
-        return self.dumps(envelope)
+    def dump_object(
+        self, class_path: str, state: Any, hold: list[Any] | None, items: Any = None
+    ) -> bytes:
+        return self.dumps(_envelope(class_path, state, hold, items))
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 
     def dumps(self, value: Any) -> bytes:
         try:
-            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle_dumps(value)
         except Exception as exc:  # pickle raises several types (PicklingError, TypeError, ...)
             path, bad = find_unpicklable(value)
             raise unencodable_error(self.name, path, bad, exc) from exc
         return PICKLE_MAGIC + self._mac(payload) + payload
 
-    def loads(self, data: bytes) -> Any:
+    def loads(self, data: bytes, tool: bool = False) -> Any:
         if not data.startswith(PICKLE_MAGIC):
-            return JSONCodec().loads(data)
+            return JSONCodec().loads(data, tool)
         mac = data[len(PICKLE_MAGIC) : len(PICKLE_MAGIC) + _MAC_SIZE]
         payload = data[len(PICKLE_MAGIC) + _MAC_SIZE :]
         if len(mac) != _MAC_SIZE or not hmac.compare_digest(mac, self._mac(payload)):
@@ -302,9 +304,20 @@ class SignedPickleCodec:
                 "(tampered entry, or a different key)"
             )
         try:
-            return pickle.loads(payload)
+            if tool:
+                return shown(ToolUnpickler(io.BytesIO(payload)).load())
+            return MainAwareUnpickler(io.BytesIO(payload)).load()
         except Exception as exc:
             raise CorruptStoreError(f"signed pickle entry cannot be unpickled: {exc}") from exc
+
+
+def _envelope(class_path: str, state: Any, hold: list[Any] | None, items: Any) -> dict[str, Any]:
+    envelope: dict[str, Any] = {"c": class_path, "s": state}
+    if hold is not None:
+        envelope["h"] = hold
+    if items is not None:
+        envelope["i"] = items
+    return envelope
 
 
 def make_codec(name: str | None, secret_key: bytes | str | None) -> Codec:

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from .bounded import trim
 from .counters import Counter
 from .locks import Lease, Lock
 from .objects import SharedObject
@@ -37,6 +38,7 @@ class StoreHolder:
     def __init__(self) -> None:
         self._store: Store | None = None
         self._lock = threading.Lock()
+        #: bounded (``bounded.py``): an evicted entry is resolved again when used
         self.objects: dict[DeclaredObject[Any], SharedObject[Any]] = {}
         self.counters: dict[str, Counter] = {}
         self.locks: dict[tuple[str, float, float | None], Lock] = {}
@@ -69,15 +71,20 @@ class StoreHolder:
                 if found is None:
                     # the store refuses a name already declared with another class
                     found = store.object(
-                        declared._name, declared._cls, *declared._args, **declared._kwargs
+                        _own(declared, "_name"),
+                        _own(declared, "_cls"),
+                        *_own(declared, "_args"),
+                        **_own(declared, "_kwargs"),
                     )
                     self.objects[declared] = found
+                    trim(self.objects)
         return found
 
     def resolve_counter(self, name: str) -> Counter:
         counter = self.counters.get(name)
         if counter is None:
             counter = self.counters.setdefault(name, self.store.counter(name))
+            trim(self.counters)
         return counter
 
     def resolve_lock(self, name: str, ttl: float, timeout: float | None) -> Lock:
@@ -102,9 +109,17 @@ def check_declared_name(name: Any) -> None:
         raise ValueError(f"a shared name must be a non-empty string, not {name!r}")
 
 
+def _own(proxy: DeclaredObject[Any], field: str) -> Any:
+    """A stand-in's own field: read this way only, so no user attribute is ever shadowed."""
+    return object.__getattribute__(proxy, field)
+
+
 class DeclaredObject(Generic[T]):
     """Stands in for a declared shared object: every call goes to the
-    :class:`~sharedstate.SharedObject` of the holder in force, made there on first use."""
+    :class:`~sharedstate.SharedObject` of the holder in force, made there on first use.
+
+    Every attribute name reaches the user's object, ``_name`` included: the stand-in's
+    own fields are read with ``object.__getattribute__`` only, never by name."""
 
     __slots__ = ("_holder", "_name", "_cls", "_args", "_kwargs", "_methods")
 
@@ -125,57 +140,64 @@ class DeclaredObject(Generic[T]):
 
     def _resolve(self) -> SharedObject[T]:
         """The shared object of the holder in force (made on first use there)."""
-        return self._holder().resolve_object(self)
+        return _own(self, "_holder")().resolve_object(self)  # type: ignore[no-any-return]
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        method = self._methods.get(name)
+    def __getattribute__(self, name: str) -> Any:
+        if name[:2] == "__" and name[-2:] == "__":
+            try:
+                return object.__getattribute__(self, name)
+            except AttributeError:
+                raise AttributeError(name) from None
+        methods = _own(self, "_methods")
+        method = methods.get(name)
         if method is not None:
             return method
-        found = getattr(self._cls, name, None)
+        resolve = DeclaredObject._resolve.__get__(self)
+        found = getattr(_own(self, "_cls"), name, None)
         if callable(found) and not isinstance(found, type):
             # resolved at call time, so ``query = global_obj.query`` at import still works
-            resolve = self._resolve
 
             def declared_method(*args: Any, **kwargs: Any) -> Any:
                 return getattr(resolve(), name)(*args, **kwargs)
 
             declared_method.__name__ = name
             declared_method.__doc__ = getattr(found, "__doc__", None)
-            self._methods[name] = declared_method
+            methods[name] = declared_method
             return declared_method
-        return getattr(self._resolve(), name)
+        return getattr(resolve(), name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._resolve(), name, value)
+        setattr(DeclaredObject._resolve(self), name, value)
 
     def __delattr__(self, name: str) -> None:
-        delattr(self._resolve(), name)
+        delattr(DeclaredObject._resolve(self), name)
 
     def __len__(self) -> int:
-        return len(self._resolve())  # type: ignore[arg-type]
+        return len(DeclaredObject._resolve(self))  # type: ignore[arg-type]
 
     def __getitem__(self, key: Any) -> Any:
-        return self._resolve()[key]  # type: ignore[index]
+        return DeclaredObject._resolve(self)[key]  # type: ignore[index]
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._resolve()[key] = value  # type: ignore[index]
+        DeclaredObject._resolve(self)[key] = value  # type: ignore[index]
 
     def __delitem__(self, key: Any) -> None:
-        del self._resolve()[key]  # type: ignore[attr-defined]
+        del DeclaredObject._resolve(self)[key]  # type: ignore[attr-defined]
 
     def __contains__(self, item: Any) -> bool:
-        return item in self._resolve()  # type: ignore[operator]
+        return item in DeclaredObject._resolve(self)  # type: ignore[operator]
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._resolve())  # type: ignore[call-overload]
+        return iter(DeclaredObject._resolve(self))  # type: ignore[call-overload]
+
+    def __reversed__(self) -> Iterator[Any]:
+        return reversed(DeclaredObject._resolve(self))  # type: ignore[call-overload]
 
     def __bool__(self) -> bool:
-        return bool(self._resolve())
+        return bool(DeclaredObject._resolve(self))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._name!r} of {self._cls.__qualname__}>"
+        return f"<{type(self).__name__} {_own(self, '_name')!r} of {_own(self, '_cls').__qualname__}>"
 
 
 class DeclaredCounter:

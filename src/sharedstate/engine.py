@@ -37,6 +37,12 @@ needs done (load a record, compare-and-set, sleep, add to a counter, ask about a
 and receives the answers; it never touches a socket. :meth:`Engine.drive` answers with the
 blocking backend; an async driver answers the same steps with awaits. One logic, two
 drivers, no copy. The record format lives in ``frames.py``.
+
+**The cache is bounded** (``bounded.py``): it keeps the newest ``KEEP_NAMES`` keys, so a
+process touching a million names stays small. An evicted key costs one more round trip
+when it is used again, and one thing more: lost state is noticed only for a record this
+process still remembers, so a record that vanishes after its key was evicted here looks
+like a new name to this process (as it does to one that never saw it).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from .backends.base import UNKNOWN, Backend, Record, deadline_scope
+from .bounded import trim
 from .errors import (
     OutcomeUnknownError,
     SharedStateError,
@@ -103,6 +110,7 @@ class Engine:
             return known[1]
         frame = decode_frame(record.data)
         self._frames[key] = (record, frame)
+        trim(self._frames)
         return frame
 
     def load(self, key: str, deadline: float) -> Record | None:
@@ -125,6 +133,8 @@ class Engine:
             cached = self.cache.get(key)
             if cached is None or cached.version <= record.version:  # never step back in time
                 self.cache[key] = record
+                if cached is None:
+                    trim(self.cache, evicted=self._evicted)
             return
         if known is UNKNOWN:
             known = self.cache.get(key)
@@ -138,9 +148,14 @@ class Engine:
             )
 
     def forget(self, key: str) -> None:
+        """Drops everything this process keeps about ``key`` (see also ``bounded.py``)."""
         self.cache.pop(key, None)
+        self._evicted(key)
+
+    def _evicted(self, key: str) -> None:
         self._frames.pop(key, None)
         self._stale.discard(key)
+        self._seen_holds.pop(key, None)
 
     # -- holds ---------------------------------------------------------------------------
     def hold_remaining(self, key: str, record: Record | None, frame: Frame, me: str | None = None) -> float:
@@ -148,12 +163,15 @@ class Engine:
 
         The clock starts when this process first saw that version of the record."""
         if frame.hold is None or record is None or frame.hold[0] == me:
+            if self._seen_holds:
+                self._seen_holds.pop(key, None)
             return 0.0
         now = time.monotonic()
         seen = self._seen_holds.get(key)
         if seen is None or seen[0] != record.version:
             seen = (record.version, now)
             self._seen_holds[key] = seen
+            trim(self._seen_holds)
         return max(seen[1] + frame.hold[1] - now, 0.0)
 
     # -- the step ------------------------------------------------------------------------
@@ -305,9 +323,13 @@ class Engine:
                 record = UNKNOWN
                 continue
             if ok:
+                known = self.cache.get(key)
                 self.cache[key] = current
                 self._frames[key] = (current, written)
                 self._stale.discard(key)
+                if known is None:
+                    trim(self.cache, evicted=self._evicted)
+                    trim(self._frames)
                 return current, outcome
             self._note_conflict(key, current)
             if lost is not UNKNOWN:

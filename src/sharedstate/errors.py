@@ -24,6 +24,7 @@ so the client could not learn whether it took effect::
     │   └── StateTooLargeError
     ├── CounterOverflowError (OverflowError)
     ├── ClassMismatchError (TypeError)
+    ├── UnsupportedClassError (TypeError)
     └── LeaseExpiredError
 
 Inside the package, a backend that fails *after* a request may have reached the server
@@ -102,6 +103,12 @@ class ClassMismatchError(SharedStateError, TypeError):
     """A name is already stored with another class; states are never mixed."""
 
 
+class UnsupportedClassError(SharedStateError, TypeError):
+    """A class whose state sharedstate could not keep (refused at ``store.object(...)``
+    rather than losing writes later), or a method that cannot run as one atomic step; the
+    message names the class, the attribute or method, and what to do instead."""
+
+
 class LeaseExpiredError(SharedStateError):
     """A lock's lease (or a transaction's hold) ended before its holder was done with it."""
 
@@ -133,4 +140,5 @@ __all__ = [
     "StateLostError",
     "StateTooLargeError",
     "StoreTimeoutError",
+    "UnsupportedClassError",
 ]

@@ -47,6 +47,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from . import cli_show
 from .backends import split_url
+from .bounded import trim
 from .declared import (
     DeclaredCounter,
     DeclaredLock,
@@ -56,6 +57,7 @@ from .declared import (
     resolve_target,
 )
 from .errors import ConfigurationError
+from .shapes import shape_of
 from .store import Store
 
 T = TypeVar("T")
@@ -131,8 +133,11 @@ class SharedState:
         if not isinstance(cls, type):
             raise TypeError(f"state.object({name!r}, ...) needs a class, got {cls!r}")
         check_declared_name(name)
+        shape_of(cls)  # a class whose state cannot be kept is refused here, at declaration
         declared: AppObject[Any] = AppObject(self, name, cls, args, kwargs)
+        self._declared.pop(name, None)
         self._declared[name] = declared
+        trim(self._declared)
         return declared  # type: ignore[return-value]
 
     def counter(self, name: str) -> AppCounter:
@@ -237,7 +242,7 @@ def _declared_names(app_store: AppStore) -> dict[str, str]:
     declared: dict[str, str] = {}
     for extension in app_store.extensions:
         for name, obj in extension._declared.items():
-            declared[name] = obj._cls.__qualname__
+            declared[name] = object.__getattribute__(obj, "_cls").__qualname__
     return declared
 
 

@@ -17,12 +17,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import UNKNOWN, Record
+from .bounded import trim
 from .engine import Change, Held
 from .errors import ConfigurationError, CorruptStoreError, LeaseExpiredError, StateLostError
 from .frames import Frame, new_id
 
 if TYPE_CHECKING:
     from .store import Store
+
+#: see ``Store._tokens``
+TOKEN_NAMES = 100_000
 
 FOREVER = 10.0 * 365 * 24 * 3600  # the deadline of a wait with no timeout
 
@@ -135,7 +139,11 @@ class Lock(LeaseRules):
             _, token = self.store._engine.run(self.key, grant, deadline, owner=owner, hold=(owner, ttl))
         except StateLostError:  # the record vanished: tokens go on from the largest seen here
             _, token = self.store._engine.run(self.key, grant, deadline, owner=owner, hold=(owner, ttl))
-        self.store._tokens[self.key] = max(self.store._tokens.get(self.key, 0), token)
+        tokens = self.store._tokens
+        known = tokens.get(self.key)
+        tokens[self.key] = max(known or 0, token)
+        if known is None:
+            trim(tokens, TOKEN_NAMES)
         lease = Lease(self, token, owner, time.time() + ttl, started + ttl)
         self._held.__dict__.setdefault("leases", {})[self.key] = lease
         return lease

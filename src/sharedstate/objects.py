@@ -14,16 +14,19 @@ a copy: changing it changes nothing stored.
 
 from __future__ import annotations
 
+import collections
 import functools
-import inspect
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import GeneratorType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from . import bounded
 from .backends.base import Record
+from .classrefs import main_module
 from .combining import Call, batch_deadline
 from .engine import Change, Engine
 from .errors import (
@@ -33,8 +36,10 @@ from .errors import (
     LeaseExpiredError,
     SerializationError,
     SharedStateError,
+    UnsupportedClassError,
 )
 from .frames import Frame, new_id
+from .shapes import ASYNC, METHOD, STATIC, UNCACHED, Shape, shape_of
 
 if TYPE_CHECKING:
     from .codecs import Codec
@@ -45,10 +50,6 @@ T = TypeVar("T")
 _IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
 
 
-def class_path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 def same_class(stored: str, expected: str) -> bool:
     """Class paths match; a class run as ``__main__`` matches its importable twin, since
     ``python app.py`` and ``gunicorn app:app`` name the same class differently."""
@@ -57,40 +58,6 @@ def same_class(stored: str, expected: str) -> bool:
     stored_module, _, stored_name = stored.partition(":")
     expected_module, _, expected_name = expected.partition(":")
     return stored_name == expected_name and "__main__" in (stored_module, expected_module)
-
-
-@functools.cache
-def _slots_of(cls: type) -> tuple[str, ...]:
-    names = []
-    for klass in cls.__mro__:
-        slots = getattr(klass, "__slots__", ())
-        for slot in (slots,) if isinstance(slots, str) else slots:
-            if slot not in ("__dict__", "__weakref__"):
-                names.append(slot)
-    return tuple(names)
-
-
-def state_of(instance: Any) -> dict[str, Any]:
-    """The attributes that make up an instance's state (read, not copied)."""
-    slots = _slots_of(type(instance))  # type: ignore[arg-type]
-    if not slots:
-        return instance.__dict__
-    state = dict(getattr(instance, "__dict__", ()))
-    for slot in slots:
-        if hasattr(instance, slot):
-            state[slot] = getattr(instance, slot)
-    return state
-
-
-def restore(cls: type[T], state: dict[str, Any]) -> T:
-    """An instance of ``cls`` holding ``state``, built without running ``__init__``."""
-    instance = cls.__new__(cls)
-    if hasattr(instance, "__dict__"):
-        instance.__dict__.update(state)
-    else:
-        for name, value in state.items():
-            object.__setattr__(instance, name, value)
-    return instance
 
 
 def _detached(batch: list[Call], results: list[tuple[Any, BaseException | None]]) -> bool:
@@ -107,43 +74,71 @@ def _detached(batch: list[Call], results: list[tuple[Any, BaseException | None]]
     return True
 
 
-@dataclass
+@dataclass(eq=False)
 class ObjectSpec:
-    """What ``store.object(name, cls, *args, **kwargs)`` declared."""
+    """What ``store.object(name, cls, *args, **kwargs)`` declared; the class is inspected
+    then (``shapes.py``, once per class), so the call path only looks things up."""
 
     name: str
     key: str
     cls: type
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    class_path: str = ""
-    kinds: dict[str, str] = field(default_factory=dict)
+    shape: Shape = field(init=False)
+    class_path: str = field(init=False)
     #: the proxy's callables, made once per method name
     methods: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    #: the attributes of an instance the factory made, learned once a call met one of them
+    #: missing from the stored state (see :meth:`learn_defaults`); None: not learned
+    defaults: dict[str, Any] | None = None
+    _default_factory: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.class_path = class_path(self.cls)
+        self.shape = shape_of(self.cls)
+        self.class_path = self.shape.path
 
     def create(self) -> Any:
-        """The factory: runs only when no state is stored."""
-        return self.cls(*self.args, **self.kwargs)
+        """The factory: runs only when no state is stored (and see ``learn_defaults``)."""
+        instance = self.cls(*self.args, **self.kwargs)
+        self.shape.prepare(instance)
+        return instance
 
     def kind_of(self, attribute: str) -> str:
-        """How the proxy serves ``attribute``: a stateful 'method', a 'static' one, 'async'
-        (refused) or a 'read' of the state."""
-        kind = self.kinds.get(attribute)
-        if kind is None:
-            found = inspect.getattr_static(self.cls, attribute, None)
-            if isinstance(found, (staticmethod, classmethod)):
-                kind = "static"
-            elif inspect.iscoroutinefunction(found) or inspect.isasyncgenfunction(found):
-                kind = "async"
-            elif inspect.isfunction(found):
-                kind = "method"
-            else:
-                kind = "read"
-            self.kinds[attribute] = kind
-        return kind
+        """How the proxy serves ``attribute`` (see ``shapes._kind``)."""
+        return self.shape.kind_of(attribute)
+
+    def restore(self, state: Any, items: Any) -> Any:
+        """An instance holding a stored state, with this declaration's defaults."""
+        factory = None
+        if self.shape.item_base is collections.defaultdict:
+            factory = self._default_factory
+            if factory is None:  # code, not state: learned from the factory, once
+                factory = self._default_factory = self.create().default_factory
+        return self.shape.restore(state, items, self.defaults, factory)
+
+    def learn_defaults(self, error: BaseException, instance: Any) -> bool:
+        """After ``error``: whether it was an attribute of ``instance`` missing from its
+        stored state that a fresh instance has; if so the caller restores and runs again.
+
+        This is how an attribute a new version of the class sets in ``__init__`` (with no
+        class-level default) gets its value in a state stored by an older version: the
+        factory runs once per process, only when a call would otherwise fail, and what it
+        sets fills in what a stored state lacks from then on. A class with ``__setstate__``
+        migrates its state itself."""
+        if not isinstance(error, AttributeError) or self.defaults is not None:
+            return False
+        name = getattr(error, "name", None)
+        if self.shape.custom_set or not name or getattr(error, "obj", None) is not instance:
+            return False
+        if name.startswith("__"):
+            return False
+        try:
+            fresh = self.create()
+        except Exception:  # the factory cannot run here: the call's own error stands
+            self.defaults = {}
+            return False
+        self.defaults = self.shape.attributes(fresh)
+        return name in self.defaults
 
 
 class Objects:
@@ -153,9 +148,14 @@ class Objects:
         self.engine = engine
         self.codec = codec
         self.timeout = timeout
-        #: key -> (record, the instance whose state it is), see ``run_batch``
+        #: key -> (record, the instance whose state it is), see ``run_batch``; bounded
+        #: (``bounded.py``): an evicted entry costs one decode
         self._instances: dict[str, tuple[Record, Any]] = {}
         self._holding = threading.local()  # keys this thread holds in a transaction
+
+    def forget(self, key: str) -> None:
+        """Drops the reusable instance of ``key`` (see ``bounded.py``)."""
+        self._instances.pop(key, None)
 
     # -- calls ---------------------------------------------------------------------------
     def run_batch(self, spec: ObjectSpec, batch: list[Call]) -> None:
@@ -188,7 +188,10 @@ class Objects:
         """Hands each call of an applied batch its result (``outcome``: the change's)."""
         instance, results = outcome
         if record is not None and _detached(batch, results):
-            self._instances[spec.key] = (record, instance)
+            instances = self._instances
+            instances[spec.key] = (record, instance)
+            if len(instances) > bounded.KEEP_NAMES:
+                bounded.trim(instances)
         for call, (result, error) in zip(batch, results, strict=True):
             call.finish(result, error)
 
@@ -202,29 +205,46 @@ class Objects:
         results: list[tuple[Any, BaseException | None]] = []
         for call in batch:
             method, args, kwargs = call.payload
-            try:
-                target = (
-                    getattr(instance, method)
-                    if isinstance(method, str)
-                    else functools.partial(method, instance)
-                )
-                context = call.context
-                if context is None:
-                    result = target(*args, **kwargs)
-                else:  # run for another thread: in that thread's context
-                    result = context.run(target, *args, **kwargs)
-                last_good = self.encode(spec, instance)
-                results.append((result, None))
-            except Exception as exc:  # the call changes nothing; its error goes to its caller
-                results.append((None, exc))
-                instance = restore(spec.cls, self.decode(last_good, spec.name)["s"])
+            context = call.context
+            for first_try in (True, False):
+                try:
+                    target = (
+                        getattr(instance, method)
+                        if isinstance(method, str)
+                        else functools.partial(method, instance)
+                    )
+                    if context is None:
+                        result = target(*args, **kwargs)
+                    else:  # run for another thread: in that thread's context
+                        result = context.run(target, *args, **kwargs)
+                    if type(result) is GeneratorType:  # its body changes state: run it now
+                        result = list(result) if context is None else context.run(list, result)
+                    last_good = self.encode(spec, instance)
+                    results.append((result, None))
+                    break
+                except Exception as exc:  # the call changes nothing; its error goes to its caller
+                    learned = first_try and spec.learn_defaults(exc, instance)
+                    instance = self.restore(spec, last_good)
+                    if learned:
+                        continue  # an attribute the stored state lacked has its default now
+                    results.append((None, exc))
+                    break
         return (None if last_good == before else last_good), (instance, results)
 
     def read(self, spec: ObjectSpec, attribute: str) -> Any:
         """An attribute of the latest stored state (a fresh copy)."""
         record = self.engine.load(spec.key, time.monotonic() + self.timeout)
-        instance = self.instance_from(spec, self.engine.frame_of(spec.key, record))
-        return getattr(instance, attribute)
+        return self.attribute_of(spec, self.engine.frame_of(spec.key, record), attribute)
+
+    def attribute_of(self, spec: ObjectSpec, frame: Frame, attribute: str) -> Any:
+        """``attribute`` of the state in ``frame`` (shared by the sync and async reads)."""
+        instance = self.instance_from(spec, frame)
+        try:
+            return getattr(instance, attribute)
+        except AttributeError as exc:
+            if not spec.learn_defaults(exc, instance):
+                raise
+        return getattr(self.instance_from(spec, frame), attribute)
 
     def check_not_holding(self, spec: ObjectSpec) -> None:
         """A thread inside its own transaction on ``spec`` must not wait for itself."""
@@ -295,29 +315,47 @@ class Objects:
     def instance_from(self, spec: ObjectSpec, frame: Frame) -> Any:
         if not frame.payload:
             return spec.create()
-        envelope = self.decode(frame.payload, spec.name)
+        envelope = self._decode_for(spec, frame.payload)
         stored_class = envelope.get("c", "")
         if not same_class(stored_class, spec.class_path):
             raise ClassMismatchError(
                 f"shared object {spec.name!r} is stored with class {stored_class}, not "
                 f"{spec.class_path}; use another name, or delete the stored one"
             )
-        return restore(spec.cls, envelope["s"])
+        return spec.restore(envelope["s"], envelope.get("i"))
+
+    def restore(self, spec: ObjectSpec, payload: bytes) -> Any:
+        """A fresh instance from an encoded state (of this process's own making)."""
+        envelope = self._decode_for(spec, payload)
+        return spec.restore(envelope["s"], envelope.get("i"))
+
+    def _decode_for(self, spec: ObjectSpec, payload: bytes) -> dict[str, Any]:
+        """Decodes a state of ``spec``'s class, finding classes a script stored as
+        ``__main__``'s in the shared class's own module (see ``classrefs.py``)."""
+        previous = main_module(spec.cls.__module__)
+        try:
+            return self.decode(payload, spec.name)
+        finally:
+            main_module(previous)
 
     def encode(self, spec: ObjectSpec, instance: Any) -> bytes:
         try:
-            return self.codec.dump_object(spec.class_path, state_of(instance), None)
+            state, items = spec.shape.get_state(instance)
+            return self.codec.dump_object(spec.class_path, state, None, items)
         except SerializationError as exc:
             path = getattr(exc, "path", [])
             attribute = path[1] if len(path) > 1 and path[0] == "s" else None
+            where = f"attribute {attribute!r}"
+            if len(path) > 1 and path[0] == "i":
+                where = f"item {path[1]!r}"
             raise SerializationError(
-                f"cannot store shared object {spec.name!r}: attribute {attribute!r}: {exc} "
-                "(nothing was stored)",
+                f"cannot store shared object {spec.name!r}: {where}: {exc} (nothing was stored)",
                 attribute=attribute,
             ) from None
 
-    def decode(self, payload: bytes, name: str) -> dict[str, Any]:
-        envelope = self.codec.loads(payload)
+    def decode(self, payload: bytes, name: str, tool: bool = False) -> dict[str, Any]:
+        """The stored envelope; ``tool``: read without the classes it names (``inspect``)."""
+        envelope = self.codec.loads(payload, tool)
         if not isinstance(envelope, dict) or "s" not in envelope:
             raise CorruptStoreError(
                 f"the stored record of shared object {name!r} in "
@@ -326,9 +364,49 @@ class Objects:
         return envelope
 
 
+def _spec(proxy: SharedObject[Any]) -> ObjectSpec:
+    return object.__getattribute__(proxy, "_spec")
+
+
+def _dunder(proxy: SharedObject[Any], method: str | Callable[..., Any], *args: Any) -> Any:
+    """Runs ``method`` on the shared state as one atomic step."""
+    return object.__getattribute__(proxy, "_store")._call(_spec(proxy), method, args, {})
+
+
+def _attribute(proxy: SharedObject[Any], name: str) -> Any:
+    """``proxy.name``: a method of the user's class (made once per name), or a read."""
+    spec = _spec(proxy)
+    method = spec.methods.get(name)
+    if method is not None:
+        return method
+    store: Store = object.__getattribute__(proxy, "_store")
+    kind = spec.kind_of(name)
+    if kind == METHOD or kind == UNCACHED:
+        payload: Any = name if kind == METHOD else spec.shape.uncached(name)
+
+        def shared_method(*args: Any, **kwargs: Any) -> Any:
+            return store._call(spec, payload, args, kwargs)
+
+        shared_method.__name__ = name
+        shared_method.__doc__ = getattr(getattr(spec.cls, name, None), "__doc__", None)
+        spec.methods[name] = shared_method
+        return shared_method
+    if kind == STATIC:
+        return getattr(spec.cls, name)
+    if kind == ASYNC:
+        raise UnsupportedClassError(
+            f"{spec.class_path}.{name} is async: an async method cannot run as one atomic "
+            "step (it may suspend half-way); make it a plain method"
+        )
+    return store._objects.read(spec, name)
+
+
 class SharedObject(Generic[T]):
     """Stands in for the user's object: each method call is one atomic, linearizable step
-    on the shared state; attribute reads return the latest stored state."""
+    on the shared state; attribute reads return the latest stored state.
+
+    Every attribute name reaches the user's object, even ``_store`` or ``_spec``: the
+    proxy's own fields are read with ``object.__getattribute__`` only, never by name."""
 
     __slots__ = ("_store", "_spec")
 
@@ -336,66 +414,53 @@ class SharedObject(Generic[T]):
         object.__setattr__(self, "_store", store)
         object.__setattr__(self, "_spec", spec)
 
-    def __getattr__(self, name: str) -> Any:
-        spec: ObjectSpec = object.__getattribute__(self, "_spec")
-        method = spec.methods.get(name)
-        if method is not None:
-            return method
-        store: Store = object.__getattribute__(self, "_store")
-        kind = spec.kind_of(name)
-        if kind == "method":
-
-            def shared_method(*args: Any, **kwargs: Any) -> Any:
-                return store._call(spec, name, args, kwargs)
-
-            shared_method.__name__ = name
-            shared_method.__doc__ = getattr(spec.cls, name).__doc__
-            spec.methods[name] = shared_method
-            return shared_method
-        if kind == "static":
-            return getattr(spec.cls, name)
-        if kind == "async":
-            raise TypeError(
-                f"{spec.cls.__qualname__}.{name} is async: an async method cannot run as one "
-                "atomic step (it may suspend half-way); make it a plain method"
-            )
-        return store._objects.read(spec, name)
+    def __getattribute__(self, name: str) -> Any:
+        if name[:2] == "__" and name[-2:] == "__":  # the proxy's own special methods
+            try:
+                return object.__getattribute__(self, name)
+            except AttributeError:
+                pass
+        return _attribute(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        self._dunder("__setattr__", name, value)
+        _dunder(self, "__setattr__", name, value)
 
     def __delattr__(self, name: str) -> None:
-        self._dunder("__delattr__", name)
-
-    def _dunder(self, method: str | Callable[..., Any], *args: Any) -> Any:
-        spec: ObjectSpec = object.__getattribute__(self, "_spec")
-        return object.__getattribute__(self, "_store")._call(spec, method, args, {})
+        _dunder(self, "__delattr__", name)
 
     def __len__(self) -> int:
-        return self._dunder("__len__")
+        return _dunder(self, "__len__")
 
     def __getitem__(self, key: Any) -> Any:
-        return self._dunder("__getitem__", key)
+        return _dunder(self, "__getitem__", key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._dunder("__setitem__", key, value)
+        _dunder(self, "__setitem__", key, value)
 
     def __delitem__(self, key: Any) -> None:
-        self._dunder("__delitem__", key)
+        _dunder(self, "__delitem__", key)
 
     def __contains__(self, item: Any) -> bool:
-        return self._dunder("__contains__", item)
+        return _dunder(self, "__contains__", item)
 
     def __iter__(self) -> Iterator[Any]:
         """Iterates over a snapshot taken in one atomic step."""
-        return iter(self._dunder(list))
+        return iter(_dunder(self, list))
+
+    def __reversed__(self) -> Iterator[Any]:
+        """Iterates backwards over a snapshot taken in one atomic step."""
+        return iter(_dunder(self, _reversed_list))
 
     def __bool__(self) -> bool:
-        cls = object.__getattribute__(self, "_spec").cls
+        cls = _spec(self).cls
         if hasattr(cls, "__bool__") or hasattr(cls, "__len__"):
-            return bool(self._dunder("__bool__" if hasattr(cls, "__bool__") else "__len__"))
+            return bool(_dunder(self, "__bool__" if hasattr(cls, "__bool__") else "__len__"))
         return True
 
     def __repr__(self) -> str:
-        spec: ObjectSpec = object.__getattribute__(self, "_spec")
+        spec = _spec(self)
         return f"<SharedObject {spec.name!r} of {spec.cls.__qualname__}>"
+
+
+def _reversed_list(instance: Any) -> list[Any]:
+    return list(reversed(instance))

@@ -56,6 +56,7 @@ from quart.cli import AppGroup, ScriptInfo, pass_script_info
 from . import cli_show
 from .aio import AsyncStore, connect_async
 from .backends import split_url
+from .bounded import trim
 from .declared import (
     DeclaredObject,
     StoreHolder,
@@ -63,6 +64,7 @@ from .declared import (
     resolve_target,
 )
 from .errors import ConfigurationError
+from .shapes import shape_of
 from .store import connect
 
 T = TypeVar("T")
@@ -164,8 +166,11 @@ class SharedState:
         if not isinstance(cls, type):
             raise TypeError(f"state.object({name!r}, ...) needs a class, got {cls!r}")
         check_declared_name(name)
+        shape_of(cls)  # a class whose state cannot be kept is refused here, at declaration
         declared: AppObject[Any] = AppObject(self, name, cls, args, kwargs)
+        self._declared.pop(name, None)
         self._declared[name] = declared
+        trim(self._declared)
         return declared  # type: ignore[return-value]
 
     def counter(self, name: str) -> AppCounter:
@@ -324,7 +329,7 @@ def _app_store(info: ScriptInfo) -> AppStore:
 
 def _declared_names(app_store: AppStore) -> dict[str, str]:
     return {
-        name: obj._cls.__qualname__
+        name: object.__getattribute__(obj, "_cls").__qualname__
         for extension in app_store.extensions
         for name, obj in extension._declared.items()
     }

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from .backends import open_backend
 from .backends.base import Backend
+from .bounded import trim
 from .codecs import Codec, make_codec
 from .combining import Call, Combiner
 from .counters import Counter
@@ -79,10 +80,15 @@ class Store:
         self.backend: Backend = open_backend(url, self.options.backend, self.timeout)
         self._engine = Engine(self.backend, self._describe_key)
         self._objects = Objects(self._engine, self.codec, self.timeout)
+        #: the declarations of this process: the newest ones (``bounded.py``), and any a
+        #: caller still holds the object of (``store.transaction(name)`` finds them)
         self._specs: dict[str, ObjectSpec] = {}
+        self._held_specs: weakref.WeakValueDictionary[str, ObjectSpec] = weakref.WeakValueDictionary()
         self._leases = threading.local()  # see Lock._held
         #: the largest fencing token this process saw per lock: tokens go on from there
-        #: even if the lock's record is lost (evicted, flushed)
+        #: even if the lock's record is lost (evicted, flushed); kept for the newest
+        #: ``locks.TOKEN_NAMES`` locks, so a lock this process has not used among that many
+        #: others goes on from its record's token only
         self._tokens: dict[str, int] = {}
         self._forget_threads()
         _STORES.add(self)
@@ -90,6 +96,9 @@ class Store:
     def _forget_threads(self) -> None:
         """Per-process coordination state; made anew in a forked child, where the locks of
         the parent's other threads would otherwise stay locked forever."""
+        #: per name, bounded (``bounded.py``): dropping one that is busy is safe, since
+        #: a second combiner for a key only loses batching with the first (the engine's
+        #: compare-and-set orders their steps)
         self._combiners: dict[str, Combiner] = {}
         self._combiners_lock = threading.Lock()
 
@@ -101,13 +110,16 @@ class Store:
             raise TypeError(f"store.object({name!r}, ...) needs a class, got {cls!r}")
         self._check_name(name)
         spec = ObjectSpec(name, self.prefix + OBJECT + name, cls, args, kwargs)
-        known = self._specs.get(name)
+        known = self._specs.get(name) or self._held_specs.get(name)
         if known is not None and not same_class(known.class_path, spec.class_path):
             raise ClassMismatchError(
                 f"shared object {name!r} is already declared with class {known.class_path}, "
                 f"not {spec.class_path}"
             )
+        self._specs.pop(name, None)  # re-inserted: the newest
         self._specs[name] = spec
+        self._held_specs[name] = spec
+        trim(self._specs)
         return SharedObject(self, spec)  # type: ignore[return-value]
 
     def counter(self, name: str) -> Counter:
@@ -155,15 +167,20 @@ class Store:
         return found
 
     def inspect(self, name: str) -> dict[str, Any] | None:
-        """The stored state of object ``name`` as ``{"class": ..., "state": {...}}``, read
-        without its class (for ``flask sharedstate show``); None when nothing is stored."""
+        """The stored state of object ``name`` as ``{"class": ..., "state": {...}, "version":
+        ...}`` (and ``"items"`` for a dict, list or set subclass), read without its class
+        (for ``flask sharedstate show``): a nested value whose class cannot be imported
+        shows as a ``classrefs.Stored``. None when nothing is stored."""
         key = self.prefix + OBJECT + name
         record = self.backend.load(key)
         frame = self._engine.frame_of(key, record)
         if record is None or not frame.payload:
             return None
-        envelope = self._objects.decode(frame.payload, name)
-        return {"class": envelope.get("c"), "state": envelope.get("s"), "version": record.version}
+        envelope = self._objects.decode(frame.payload, name, tool=True)
+        found = {"class": envelope.get("c"), "state": envelope.get("s"), "version": record.version}
+        if "i" in envelope:
+            found["items"] = envelope["i"]
+        return found
 
     def delete(self, name: str) -> bool:
         """Forget object or counter ``name`` (the object's factory runs again on next use),
@@ -172,7 +189,7 @@ class Store:
         The object's record becomes a tombstone rather than vanishing, so its versions never
         restart and no process's cache can match other contents."""
         key = self.prefix + OBJECT + name
-        self._engine.forget(key)
+        self._forget_name(name)
         try:
             _, removed_object = self._engine.run(
                 key,
@@ -181,8 +198,18 @@ class Store:
             )
         except StateLostError:  # evicted state: deleting the name is how to start again
             removed_object = self.backend.delete(key)
-        self._engine.forget(key)
+        self._forget_name(name)
         return self.backend.delete(self.prefix + COUNTER + name) or self._free_lock(name) or removed_object
+
+    def _forget_name(self, name: str) -> None:
+        """Frees what this process keeps for object and counter ``name`` (a lock's tokens
+        are kept: they must never go back)."""
+        for key in (self.prefix + OBJECT + name, self.prefix + COUNTER + name):
+            self._engine.forget(key)
+            self._objects.forget(key)
+            with self._combiners_lock:
+                self._combiners.pop(key, None)
+        self._specs.pop(name, None)  # (one whose object a caller holds stays declared)
 
     def _free_lock(self, name: str) -> bool:
         """Ends any lease on lock ``name`` (its fencing token is kept: tokens never go back)."""
@@ -240,7 +267,10 @@ class Store:
         combiner = self._combiners.get(key)
         if combiner is None:
             with self._combiners_lock:
-                combiner = self._combiners.setdefault(key, Combiner(execute, execute_one, what))
+                combiner = self._combiners.get(key)
+                if combiner is None:
+                    combiner = self._combiners[key] = Combiner(execute, execute_one, what)
+                    trim(self._combiners)
         return combiner
 
     # -- helpers -------------------------------------------------------------------------
@@ -258,7 +288,7 @@ class Store:
                     "call transaction() on the store the object was declared with"
                 )
             return object.__getattribute__(target, "_spec")
-        spec = self._specs.get(target) if isinstance(target, str) else None
+        spec = (self._specs.get(target) or self._held_specs.get(target)) if isinstance(target, str) else None
         if spec is None:
             raise ConfigurationError(
                 f"store.transaction({target!r}) needs the name of an object declared with "

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ..errors import UnsupportedClassError
 from ..objects import ObjectSpec
+from ..shapes import ASYNC, METHOD, STATIC, UNCACHED
 
 if TYPE_CHECKING:
     from .store import AsyncStore
@@ -32,7 +34,14 @@ class AsyncSharedObject(Generic[T]):
         object.__setattr__(self, "_spec", spec)
         object.__setattr__(self, "_methods", {})
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattribute__(self, name: str) -> Any:
+        """Every name reaches the user's object (``_store``, ``_spec`` too): the proxy's own
+        fields are read with ``object.__getattribute__`` only."""
+        if name[:2] == "__" and name[-2:] == "__":
+            try:
+                return object.__getattribute__(self, name)
+            except AttributeError:
+                pass
         methods: dict[str, Callable[..., Any]] = object.__getattribute__(self, "_methods")
         method = methods.get(name)
         if method is not None:
@@ -40,22 +49,23 @@ class AsyncSharedObject(Generic[T]):
         spec: ObjectSpec = object.__getattribute__(self, "_spec")
         store: AsyncStore = object.__getattribute__(self, "_store")
         kind = spec.kind_of(name)
-        if kind == "method":
+        if kind == METHOD or kind == UNCACHED:
+            payload: Any = name if kind == METHOD else spec.shape.uncached(name)
 
             async def shared_method(*args: Any, **kwargs: Any) -> Any:
-                return await store._call(spec, name, args, kwargs)
+                return await store._call(spec, payload, args, kwargs)
 
             shared_method.__name__ = name
-            shared_method.__doc__ = getattr(spec.cls, name).__doc__
+            shared_method.__doc__ = getattr(getattr(spec.cls, name, None), "__doc__", None)
             methods[name] = shared_method
             return shared_method
-        if kind == "static":
+        if kind == STATIC:
             return getattr(spec.cls, name)
-        if kind == "async":
-            raise TypeError(
-                f"{spec.cls.__qualname__}.{name} is async: an async method cannot run as one "
-                "atomic step (it may suspend half-way); make it a plain method (the async "
-                "proxy awaits the store for it)"
+        if kind == ASYNC:
+            raise UnsupportedClassError(
+                f"{spec.class_path}.{name} is async: an async method cannot run as one atomic "
+                "step (it may suspend half-way); make it a plain method (the async proxy "
+                "awaits the store for it)"
             )
         return store._read(spec, name)
 

@@ -249,8 +249,7 @@ class AsyncStore:
         here = self._here()
         steps = self._engine.load_steps(spec.key, time.monotonic() + self.timeout)
         record = await drive_async(steps, here.backend)
-        instance = self._objects.instance_from(spec, self._engine.frame_of(spec.key, record))
-        return getattr(instance, attribute)
+        return self._objects.attribute_of(spec, self._engine.frame_of(spec.key, record), attribute)
 
     def _check_not_holding(self, spec: ObjectSpec) -> None:
         """A task inside its own transaction on ``spec`` must not wait for itself."""

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from ..bounded import trim
 from ..declared import (
     DeclaredCounter,
     DeclaredLock,
@@ -34,6 +35,7 @@ from ..declared import (
     check_declared_name,
     resolve_target,
 )
+from ..shapes import shape_of
 from ..store import Store
 from .conf import StoreSettings, store_settings
 
@@ -96,8 +98,11 @@ class DjangoState:
         if not isinstance(cls, type):
             raise TypeError(f"state.object({name!r}, ...) needs a class, got {cls!r}")
         check_declared_name(name)
+        shape_of(cls)  # a class whose state cannot be kept is refused here, at declaration
         declared: DeclaredObject[Any] = DeclaredObject(self._current, name, cls, args, kwargs)
+        self._declared.pop(name, None)
         self._declared[name] = declared
+        trim(self._declared)
         return declared  # type: ignore[return-value]
 
     def counter(self, name: str) -> DeclaredCounter:
@@ -132,7 +137,9 @@ class DjangoState:
     @property
     def declared(self) -> dict[str, str]:
         """Names declared with :meth:`object` in this process -> their class's name."""
-        return {name: obj._cls.__qualname__ for name, obj in self._declared.items()}
+        return {
+            name: object.__getattribute__(obj, "_cls").__qualname__ for name, obj in self._declared.items()
+        }
 
     def reload(self) -> None:
         """Forgets the store and the settings read: the next call reads them again."""
