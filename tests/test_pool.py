@@ -76,3 +76,41 @@ def test_a_forked_child_opens_its_own_and_never_closes_the_parents():
     assert answer == b"ok"
     assert pool.acquire() is idle  # the parent's pool is untouched
     assert closed == []
+
+
+class Finalized:
+    """A connection that says so (on a pipe) when it is freed: what sqlite3 and psycopg
+    connections do when freed is close themselves, which in a forked child harms the
+    parent (SQLite may remove the write-ahead log; PostgreSQL ends the parent's session)."""
+
+    pipe = -1
+
+    def __del__(self) -> None:
+        if Finalized.pipe >= 0:
+            os.write(Finalized.pipe, b"x")
+
+
+def test_a_forked_child_never_frees_what_it_inherited_even_when_the_pool_goes():
+    import gc
+
+    pool: IdlePool[Finalized] | None = IdlePool(Finalized, lambda conn: None)
+    assert pool is not None
+    held, idle = pool.acquire(), pool.acquire()
+    pool.release(idle)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            Finalized.pipe = write
+            del held, idle
+            pool = None  # the child's Store (and its pool) is garbage-collected
+            gc.collect()
+            os.write(write, b"done")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = b""
+    while chunk := os.read(read, 64):
+        answer += chunk
+    os.waitpid(pid, 0)
+    assert answer == b"done", "the child freed (so closed) a connection of its parent's"

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 import select
+import weakref
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -28,8 +29,27 @@ T = TypeVar("T")
 #: belongs to an ancestor process. Cheaper to compare than os.getpid() (a system call),
 #: which would otherwise run twice on every call.
 _forks = [0]
+#: every pool of this process, so that a forked child can set their connections aside
+_POOLS: weakref.WeakSet[IdlePool[Any]] = weakref.WeakSet()
+#: connections a forked child inherited: never used, and never closed, by the child. Closing
+#: one there is what the warnings are about: SQLite's close may checkpoint and remove the
+#: write-ahead log under the parent's feet (committed writes lost), PostgreSQL's sends a
+#: Terminate that ends the parent's session. Kept referenced here, they outlive their pool,
+#: their Store and the threads that held them, none of which survive in the child.
+_INHERITED: list[Any] = []
+
+
+def _set_inherited_aside() -> None:
+    _forks[0] += 1
+    for pool in list(_POOLS):
+        _INHERITED.extend(pool._made.values())
+        pool._made = {}
+        pool._idle = []
+        pool._generation = _forks[0]
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+    os.register_at_fork(after_in_child=_set_inherited_aside)
 
 
 class IdlePool(Generic[T]):
@@ -43,7 +63,10 @@ class IdlePool(Generic[T]):
         self._max_idle = max_idle
         self._generation = _forks[0]
         self._idle: list[T] = []
-        self._inherited: list[list[T]] = []
+        #: every connection this pool made in this process and has not closed, by id:
+        #: what ``discard`` may close, and what a forked child sets aside
+        self._made: dict[int, T] = {}
+        _POOLS.add(self)
 
     def acquire(self) -> T:
         """An idle connection of this process, or a new one (which may raise)."""
@@ -52,19 +75,24 @@ class IdlePool(Generic[T]):
         try:
             return self._idle.pop()
         except IndexError:
-            return self._factory()
+            connection = self._factory()
+            self._made[id(connection)] = connection
+            return connection
 
     def release(self, connection: T) -> None:
-        """Gives back a connection that is in a clean state (no reply pending)."""
-        if self._generation == _forks[0] and len(self._idle) < self._max_idle:
+        """Gives back a connection that is in a clean state (no reply pending): the very
+        object ``acquire`` returned (the pool knows its connections by identity)."""
+        if id(connection) in self._made and len(self._idle) < self._max_idle:
             self._idle.append(connection)
         else:
             self.discard(connection)
 
     def discard(self, connection: T) -> None:
-        """Closes a connection whose state is unknown (an error happened on it)."""
-        if self._generation != _forks[0]:
-            return  # a parent's connection that a thread of ours held across fork: leave it
+        """Closes a connection whose state is unknown (an error happened on it). One this
+        process did not make (a parent's, held across fork by the forking thread) is left
+        alone."""
+        if self._made.pop(id(connection), None) is None:
+            return
         try:
             self._close(connection)
         except Exception:  # closing a broken connection may fail too; it is gone either way
@@ -79,7 +107,10 @@ class IdlePool(Generic[T]):
             self.discard(connection)
 
     def _after_fork(self) -> None:
-        self._inherited.append(self._idle)
+        """A pool made before a fork whose at-fork hook did not see it (made while the
+        hook ran): start empty here too."""
+        _INHERITED.extend(self._made.values())
+        self._made = {}
         self._idle = []
         self._generation = _forks[0]
 

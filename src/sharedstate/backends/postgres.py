@@ -230,7 +230,8 @@ class PostgresBackend(Backend):
         if not self._slots.acquire(timeout=left):
             raise self._translate(TimeoutError("all connections busy"), sent=False)
         try:
-            connection, cursor = self._acquire()
+            pair = self._acquire()  # given back as it came: the pool knows it by identity
+            connection, cursor = pair
             try:
                 connection.deadline = deadline
                 result = work(cursor)
@@ -239,23 +240,23 @@ class PostgresBackend(Backend):
                 # the connection usable; a broken or timed-out one may have run it
                 sent = connection.broken or isinstance(exc, WaitTimeout)
                 if sent or connection.info.transaction_status != TransactionStatus.IDLE:
-                    self._pool.discard((connection, cursor))
+                    self._pool.discard(pair)
                 else:
                     connection.deadline = None
-                    self._pool.release((connection, cursor))
+                    self._pool.release(pair)
                 raise self._translate(exc, sent=sent) from exc
             except SharedStateError:  # refused by our own check: the connection is fine
                 if connection.info.transaction_status == TransactionStatus.IDLE:
                     connection.deadline = None
-                    self._pool.release((connection, cursor))
+                    self._pool.release(pair)
                 else:
-                    self._pool.discard((connection, cursor))
+                    self._pool.discard(pair)
                 raise
             except BaseException:
-                self._pool.discard((connection, cursor))  # interrupted: its state is unknown
+                self._pool.discard(pair)  # interrupted: its state is unknown
                 raise
             connection.deadline = None
-            self._pool.release((connection, cursor))
+            self._pool.release(pair)
             return result
         finally:
             self._slots.release()
