@@ -274,8 +274,9 @@ class Engine:
                 if lost is not UNKNOWN:
                     if self._lost_write_applied(key, record, lost, call_id):
                         return record, lost_outcome
-                    if record is None or record.version != lost:
+                    if (record.version if record is not None else None) != lost:
                         lost = UNKNOWN  # the versions moved on without it: it can never apply
+                    # (a record still absent after a lost create: that create may yet land)
             frame = self.frame_of(key, record)
             remaining = self.hold_remaining(key, record, frame, owner) if wait else 0.0
             if remaining > 0:
