@@ -13,7 +13,7 @@ to apply, or, when the store stays unreachable until the deadline, raises
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from .backends.base import deadline_scope
@@ -112,8 +112,7 @@ def incr_batch_steps(engine: Engine, key: str, batch: Sequence[Call]) -> Steps:
 
 def _order_in_range(bounds: tuple[int, int], batch: Sequence[Call], start: int) -> list[Call] | None:
     low, high = bounds
-    negatives_first = sorted(batch, key=lambda call: call.payload >= 0)
-    for order in (list(batch), negatives_first, negatives_first[::-1]):
+    for order in _orders(batch):
         running = start
         for call in order:
             running += call.payload
@@ -122,6 +121,15 @@ def _order_in_range(bounds: tuple[int, int], batch: Sequence[Call], start: int) 
         else:
             return order
     return None
+
+
+def _orders(batch: Sequence[Call]) -> Iterator[list[Call]]:
+    """Queue order, then (only if a limit needs it) decreases first, then increases first:
+    the sort is never paid by a batch that fits as it queued."""
+    yield list(batch)
+    negatives_first = sorted(batch, key=lambda call: call.payload >= 0)
+    yield negatives_first
+    yield negatives_first[::-1]
 
 
 def _run_alone(engine: Engine, key: str, batch: Sequence[Call]) -> Steps:

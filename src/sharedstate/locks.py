@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.base import UNKNOWN, Record
 from .bounded import trim
-from .engine import Change, Held
+from .engine import Change
 from .errors import ConfigurationError, CorruptStoreError, LeaseExpiredError, StateLostError
 from .frames import Frame, new_id
 
@@ -192,4 +192,4 @@ class Lock(LeaseRules):
                 raise
 
 
-__all__ = ["Held", "Lease", "LeaseRules", "Lock"]
+__all__ = ["Lease", "LeaseRules", "Lock"]

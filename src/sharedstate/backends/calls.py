@@ -11,7 +11,7 @@ PostgreSQL keeps every id for a fixed time instead, and calls an add sent longer
 
 The store cannot know when the add was sent, but this process does: :class:`InDoubt`
 keeps, per lost call id, the monotonic time it was sent, and gives the store its *age*
-(plus a margin for the one-way latency of the question), so the store computes the send
+(plus a margin for the one-way latency of that outcome request), so the store computes the send
 time on its own clock; clocks of different hosts are never compared. An id this process
 did not send gets a conservative default age.
 """
@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-#: added to an add's age: the question's own trip to the store, and clock rate drift
+#: added to an add's age: the outcome request's own trip to the store, and clock drift
 AGE_MARGIN = 1.0
 #: entries kept per process (a lost add is asked about within its call's deadline)
 LIMIT = 4096
