@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import threading
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -256,6 +258,50 @@ def test_one_store_from_several_event_loops(store_url):
         thread.join()
     everything = first + second + results[0] + results[1]
     assert sorted(everything) == list(range(1, 141))
+
+
+def test_threads_starting_event_loops_at_once_share_one_store(store_url):
+    """Loops that start in several threads at once, while entries of closed loops wait to
+    be dropped, all get their connections: none trips over another's clean-up."""
+    store = sharedstate.connect_async(store_url)
+    obj = store.object("many_loops", SomeObj, 0)
+
+    async def one_call() -> int:
+        return await obj.query()
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often: a race shows at once
+    try:
+        rounds = [_loops_at_once(one_call) for _ in range(3)]
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert rounds == [8, 8, 8]
+    assert asyncio.run(one_call()) == 3 * 48 + 1
+
+
+def _loops_at_once(one_call: Callable[[], Awaitable[int]]) -> int:
+    """Runs 40 loops one after another, then 8 in threads at once; returns how many of
+    those 8 got their call's result, after checking none raised."""
+    for _ in range(40):  # loops that ran and closed: their entries are stale
+        asyncio.run(one_call())
+    barrier = threading.Barrier(8)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            barrier.wait()
+            results.append(asyncio.run(one_call()))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=in_thread) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return len(results)
 
 
 async def test_each_server_has_its_native_async_driver(store_url, backend_name):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -77,6 +78,9 @@ class AsyncStore:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PerLoop] = weakref.WeakKeyDictionary()
         self._pid = os.getpid()
         self._inherited: list[Any] = []  # what the parent's loops held, after a fork
+        # event loops in several threads may share this store: the table of loops is
+        # changed under this lock (the lookup of an existing entry needs none)
+        self._loops_lock = threading.Lock()
         #: leases held per task and lock key (see AsyncLock)
         self._leases: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[str, AsyncLease]] = (
             weakref.WeakKeyDictionary()
@@ -170,7 +174,8 @@ class AsyncStore:
         if self._pid != os.getpid():
             return
         loop = asyncio.get_running_loop()
-        here = self._loops.pop(loop, None)
+        with self._loops_lock:
+            here = self._loops.pop(loop, None)
         if here is not None:
             await here.backend.aclose()
 
@@ -192,14 +197,18 @@ class AsyncStore:
             self._inherited.append(self._loops)
             self._loops = weakref.WeakKeyDictionary()
             self._leases = weakref.WeakKeyDictionary()
+            self._loops_lock = threading.Lock()  # a parent's thread may have held it
             self._pid = os.getpid()
         here = self._loops.get(loop)
         if here is None:
-            # a loop's connections refer to it, so its entry would keep it alive for good:
-            # entries of loops closed meanwhile (one per test, say) are dropped here
-            for closed in [other for other in self._loops if other.is_closed()]:
-                del self._loops[closed]
-            here = self._loops[loop] = _PerLoop(open_async_backend(self._sync.backend))
+            with self._loops_lock:
+                here = self._loops.get(loop)
+                if here is None:
+                    # a loop's connections refer to it, so its entry would keep it alive for
+                    # good: entries of loops closed meanwhile (one per test, say) go here
+                    for closed in [other for other in list(self._loops) if other.is_closed()]:
+                        self._loops.pop(closed, None)
+                    here = self._loops[loop] = _PerLoop(open_async_backend(self._sync.backend))
         return here
 
     async def _bounded(self, request: Callable[..., Any], *args: Any) -> Any:
