@@ -8,14 +8,13 @@ result. Every value handed out exactly once, none lost, none doubled."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 import sharedstate
+
+from .proxies import ReplyDroppingProxy, dropping_proxy
 
 pytestmark = pytest.mark.anyio
 
@@ -36,64 +35,12 @@ class SomeObj:
         return self.param
 
 
-class ReplyDroppingProxy:
-    """Forwards a loopback port to ``target``; after ``drop()``, the next reply from the
-    server is swallowed and its connection closed (the request had been delivered)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self._drop = threading.Event()
-        self.dropped = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def drop(self) -> None:
-        self._drop.set()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                return
-            for source, sink, replies in ((client, upstream, False), (upstream, client, True)):
-                threading.Thread(target=self._pump, args=(source, sink, replies), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
-        try:
-            while chunk := source.recv(65536):
-                if replies and self._drop.is_set():
-                    self._drop.clear()
-                    self.dropped += 1
-                    break  # the reply is lost, and the connection with it
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                sock.close()
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 @pytest.fixture
 def dropping(store_url: str, backend_name: str) -> Iterator[tuple[str, ReplyDroppingProxy]]:
     if backend_name in ("memory", "sqlite"):
         pytest.skip("an embedded store never loses a reply")
-    parts = urlsplit(store_url)
-    proxy = ReplyDroppingProxy((parts.hostname or "127.0.0.1", parts.port or 0))
-    netloc = parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
-    try:
-        yield urlunsplit(parts._replace(netloc=netloc)), proxy
-    finally:
-        proxy.close()
+    with dropping_proxy(store_url) as proxied:
+        yield proxied
 
 
 async def test_lost_replies_of_object_calls_are_resolved_exactly(dropping):
@@ -131,3 +78,20 @@ async def test_lost_replies_of_increments_are_resolved_or_reported_unknown(dropp
     assert len(set(values)) == len(values)
     assert len(values) <= await hits.get() <= len(values) + unknown
     await store.aclose()
+
+
+async def test_a_lost_write_found_under_later_writes_is_not_built_on_again(dropping, store_url):
+    """Other clients write after the lost write before this one asks: the call gets its
+    own result, and the next builds on the latest state (see ``test_lost_replies.py``)."""
+    url, proxy = dropping
+    direct = sharedstate.connect(store_url)
+    other = direct.object("lost_then_more", SomeObj, 0)
+    store = sharedstate.connect_async(url)
+    obj = store.object("lost_then_more", SomeObj, 0)
+    assert await obj.query() == 1
+    proxy.drop(meanwhile=lambda: [other.query() for _ in range(3)])
+    assert await obj.query() == 2
+    assert await obj.query() == 6
+    assert other.query() == 7
+    await store.aclose()
+    direct.close()

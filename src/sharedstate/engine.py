@@ -186,7 +186,9 @@ class Engine:
         wait: bool = True,
     ) -> tuple[Record | None, Any]:
         """Runs ``change`` as one atomic read-modify-write of ``key`` before ``deadline``;
-        returns the record now stored and the outcome of the change that was applied.
+        returns the record that change left (None if nothing is stored, or if its write's
+        reply was lost and writes by others followed it before the step found it applied)
+        and the outcome of the change that was applied.
 
         ``owner``: the caller's own hold on the record, if it has one (others' live holds
         are waited out). ``hold``: the hold the written record carries (None: none).
@@ -273,7 +275,7 @@ class Engine:
                 cached = False
                 if lost is not UNKNOWN:
                     if self._lost_write_applied(key, record, lost, call_id):
-                        return record, lost_outcome
+                        return _own_record(record, lost), lost_outcome
                     if (record.version if record is not None else None) != lost:
                         lost = UNKNOWN  # the versions moved on without it: it can never apply
                     # (a record still absent after a lost create: that create may yet land)
@@ -335,7 +337,7 @@ class Engine:
             self._note_conflict(key, current)
             if lost is not UNKNOWN:
                 if self._lost_write_applied(key, current, lost, call_id):
-                    return current, lost_outcome
+                    return _own_record(current, lost), lost_outcome
                 lost = UNKNOWN  # this compare-and-set expected the lost one's version: moved
             conflicts += 1
             record, cached = current, False
@@ -457,6 +459,14 @@ class Engine:
                 "take effect"
             )
         yield (SLEEP, min(remaining + 0.0005, left, 0.05))
+
+
+def _own_record(record: Record, lost: int | None) -> Record | None:
+    """What a step whose lost write took effect returns as its record: the record that
+    write made, or None when later writes by others followed it. The outcome belongs to
+    the write's own version, so a caller that keeps state beside the returned record (the
+    live instance of an object) must not pair that outcome with a newer record."""
+    return record if record.version == (lost or 0) + 1 else None
 
 
 def _keep_payload(record: Record | None, frame: Frame) -> tuple[bytes, None]:
