@@ -7,7 +7,7 @@ records (``backends/base.py``). What this module owns, so that nothing above rep
   is still current, a step costs one round trip (the compare-and-set); when it is stale, the
   failed compare-and-set returns the current record and the retry costs one more. Where
   reads are far cheaper than a failed write (SQLite), a key other processes keep writing is
-  read first.
+  read first, until a read finds that nobody else wrote it since this process did.
 * **The deadline.** Every step has one, fixed when its caller called; every wait (for a
   hold, after a broken connection) stops there. Backends bound each request by it too
   (:func:`~sharedstate.backends.base.time_left`).
@@ -65,6 +65,7 @@ from .frames import EMPTY, KEEP_IDS, Frame, decode_frame, new_id
 
 OPTIMISTIC_TRIES = 3  # conflicts in a row before a step takes a hold to get through
 RACE_SHARE = 0.25  # ... or sooner, once lost races took this share of the time it has
+HOLD_POLL = (0.0005, 0.05)  # seconds between reads of a held record: first, and at most
 
 # What a step asks its driver to do: (LOAD, key, deadline) -> Record | None;
 # (CAS, key, expected, data, deadline) -> (ok, record); (SLEEP, seconds) -> None;
@@ -200,19 +201,27 @@ class Engine:
             # microsecond a call): the cached record is current, usually because this
             # process wrote it, so the step is one compare-and-set. Anything unusual (a
             # hold, a conflict, a lost reply) goes on in ``steps``.
-            frame = self.frame_of(key, record)
+            known = self._frames.get(key)
+            frame = known[1] if known is not None and known[0] is record else self.frame_of(key, record)
             if frame.hold is None:
-                began = time.monotonic()
                 try:
                     payload, outcome = change(record, frame)
                 except Exception:
                     return self.drive(self.steps(key, change, deadline, owner, hold, wait))
                 if payload is not None and time.monotonic() < deadline:
-                    call_id = new_id() if self.backend.loses_replies else None
-                    written = frame.written(call_id, payload)
+                    backend = self.backend
+                    if backend.loses_replies:
+                        call_id: str | None = new_id()
+                        written = frame.written(call_id, payload)
+                        data = written.encode()
+                    else:  # an embedded store keeps no ids; a record without a hold is all payload
+                        call_id, written, data = None, Frame(payload), payload
                     try:
-                        with deadline_scope(deadline):
-                            ok, current = self.backend.compare_and_set(key, record.version, written.encode())
+                        if backend.reads_deadline:
+                            with deadline_scope(deadline):
+                                ok, current = backend.compare_and_set(key, record.version, data)
+                        else:
+                            ok, current = backend.compare_and_set(key, record.version, data)
                     except SharedStateError as exc:
                         if not request_sent(exc):
                             raise
@@ -223,9 +232,7 @@ class Engine:
                         self._frames[key] = (current, written)
                         return current, outcome
                     self._note_conflict(key, current)
-                    return self.drive(
-                        self.steps(key, change, deadline, owner, hold, wait, call_id, None, current, began)
-                    )
+                    return self.drive(self.steps(key, change, deadline, owner, hold, wait, call_id, None, current))
         return self.drive(self.steps(key, change, deadline, owner, hold, wait))
 
     def steps(
@@ -260,9 +267,11 @@ class Engine:
         lost: Any = UNKNOWN if lost_write is None else lost_write[0]  # its expected version
         lost_outcome: Any = None if lost_write is None else lost_write[1]
         pause = 0.002
+        hold_pause = HOLD_POLL[0]
         while True:
             if record is UNKNOWN:
                 self._check_deadline(deadline, lost, key)
+                before = self.cache.get(key)
                 try:
                     record = yield from self.load_steps(key, deadline)
                 except StateLostError:
@@ -273,6 +282,8 @@ class Engine:
                     pause = yield from self._pause(deadline, pause, exc, lost, key)
                     continue
                 cached = False
+                if before is not None and record is not None and record.version == before.version:
+                    self._stale.discard(key)  # nobody else wrote since: cache-first again
                 if lost is not UNKNOWN:
                     if self._lost_write_applied(key, record, lost, call_id):
                         return _own_record(record, lost), lost_outcome
@@ -282,7 +293,7 @@ class Engine:
             frame = self.frame_of(key, record)
             remaining = self.hold_remaining(key, record, frame, owner) if wait else 0.0
             if remaining > 0:
-                yield from self._wait_for_hold(key, remaining, deadline)
+                hold_pause = yield from self._wait_for_hold(key, remaining, deadline, hold_pause)
                 record = UNKNOWN
                 continue
             if owner is None and lost is UNKNOWN and (
@@ -297,7 +308,7 @@ class Engine:
             try:
                 payload, outcome = change(record, frame)
             except Held as held:
-                yield from self._wait_for_hold(key, held.remaining, deadline)
+                hold_pause = yield from self._wait_for_hold(key, held.remaining, deadline, hold_pause)
                 record = UNKNOWN
                 continue
             except Exception:
@@ -329,7 +340,6 @@ class Engine:
                 known = self.cache.get(key)
                 self.cache[key] = current
                 self._frames[key] = (current, written)
-                self._stale.discard(key)
                 if known is None:
                     trim(self.cache, evicted=self._evicted)
                     trim(self._frames)
@@ -450,7 +460,11 @@ class Engine:
             f"?timeout=) on {where}; it did not take effect"
         ) from cause
 
-    def _wait_for_hold(self, key: str, remaining: float, deadline: float) -> Steps:
+    def _wait_for_hold(self, key: str, remaining: float, deadline: float, pause: float) -> Steps:
+        """Sleeps ``pause`` (never past the hold or the deadline) before the record is
+        read again; returns the next pause. Polls start short, since most holds are a
+        step that stopped racing and is done within a round trip or two, and grow to
+        ``HOLD_POLL[1]`` for a transaction or a lock held for long."""
         left = deadline - time.monotonic()
         if left <= 0:
             raise StoreTimeoutError(
@@ -458,7 +472,8 @@ class Engine:
                 "another process) until the call's deadline (see ?timeout=); the call did not "
                 "take effect"
             )
-        yield (SLEEP, min(remaining + 0.0005, left, 0.05))
+        yield (SLEEP, min(remaining + 0.0005, left, random.uniform(pause / 2, pause)))
+        return min(pause * 2, HOLD_POLL[1])
 
 
 def _own_record(record: Record, lost: int | None) -> Record | None:

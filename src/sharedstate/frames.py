@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
 
 from .errors import CorruptStoreError
 
@@ -44,13 +43,29 @@ def new_id() -> str:
     return f"{_IDS.prefix}{next(_IDS.count):x}"
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    """A record's contents: the payload, the recent call ids, and a hold if one is set."""
+    """A record's contents: the payload, the recent call ids, and a hold if one is set.
 
-    payload: bytes
-    ids: tuple[str, ...] = ()
-    hold: tuple[str, float] | None = None  # (owner, ttl in seconds)
+    Never changed once made (a plain class rather than a frozen dataclass: one is made
+    on every call's hot path, and a frozen dataclass costs three times as much to make)."""
+
+    __slots__ = ("payload", "ids", "hold")
+
+    def __init__(self, payload: bytes, ids: tuple[str, ...] = (), hold: tuple[str, float] | None = None) -> None:
+        self.payload = payload
+        self.ids = ids
+        self.hold = hold  # (owner, ttl in seconds)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Frame):
+            return NotImplemented
+        return (self.payload, self.ids, self.hold) == (other.payload, other.ids, other.hold)
+
+    def __hash__(self) -> int:
+        return hash((self.payload, self.ids, self.hold))
+
+    def __repr__(self) -> str:
+        return f"Frame(payload={self.payload!r}, ids={self.ids!r}, hold={self.hold!r})"
 
     def encode(self) -> bytes:
         if not self.ids and self.hold is None:

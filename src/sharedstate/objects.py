@@ -18,7 +18,7 @@ import collections
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import GeneratorType
@@ -63,15 +63,19 @@ def same_class(stored: str, expected: str) -> bool:
 def _detached(batch: list[Call], results: list[tuple[Any, BaseException | None]]) -> bool:
     """True when nothing the callers hold can alias the instance the calls ran on."""
     for call, (result, error) in zip(batch, results, strict=True):
-        if error is not None or type(result) not in _IMMUTABLE:
-            return False
-        _, args, kwargs = call.payload
-        for value in args:
-            if type(value) not in _IMMUTABLE:
-                return False
-        if kwargs and any(type(v) not in _IMMUTABLE for v in kwargs.values()):
+        if error is not None or type(result) not in _IMMUTABLE or not _immutable_arguments(call.payload):
             return False
     return True
+
+
+def _immutable_arguments(payload: tuple[Any, ...]) -> bool:
+    """Whether a call's arguments are all immutable scalars (the caller keeps no handle
+    into the instance through them)."""
+    _, args, kwargs = payload
+    for value in args:
+        if type(value) not in _IMMUTABLE:
+            return False
+    return not kwargs or all(type(v) in _IMMUTABLE for v in kwargs.values())
 
 
 @dataclass(eq=False)
@@ -169,6 +173,34 @@ class Objects:
         record, outcome = self.engine.run(spec.key, self.batch_change(spec, batch), batch_deadline(batch))
         self.finish_batch(spec, batch, record, outcome)
 
+    def run_one(self, spec: ObjectSpec, payload: tuple[Any, ...], deadline: float) -> Any:
+        """A lone call (no other thread of this process waiting on the name): the batch
+        path without its bookkeeping, since this is every uncontended call's cost."""
+        key = spec.key
+        entry = ((*payload, None),)
+
+        def change(record: Record | None, frame: Frame) -> tuple[bytes | None, Any]:
+            reused = self._instances.pop(key, None)
+            if reused is not None and reused[0] is record:
+                instance = reused[1]
+            else:
+                instance = self.instance_from(spec, frame)
+            return self._apply_calls(spec, entry, instance, frame.payload or None)
+
+        record, (instance, ((result, error),)) = self.engine.run(key, change, deadline)
+        if error is not None:
+            raise error
+        if record is not None and type(result) in _IMMUTABLE and _immutable_arguments(payload):
+            self._keep(key, record, instance)
+        return result
+
+    def _keep(self, key: str, record: Record, instance: Any) -> None:
+        """Keeps ``instance`` (the state of ``record``) for the next call to reuse."""
+        instances = self._instances
+        instances[key] = (record, instance)
+        if len(instances) > bounded.KEEP_NAMES:
+            bounded.trim(instances)
+
     def batch_change(self, spec: ObjectSpec, batch: list[Call]) -> Change:
         """The engine's change for ``batch`` (shared by the sync and the async drivers)."""
         key = spec.key
@@ -188,10 +220,7 @@ class Objects:
         """Hands each call of an applied batch its result (``outcome``: the change's)."""
         instance, results = outcome
         if record is not None and _detached(batch, results):
-            instances = self._instances
-            instances[spec.key] = (record, instance)
-            if len(instances) > bounded.KEEP_NAMES:
-                bounded.trim(instances)
+            self._keep(spec.key, record, instance)
         for call, (result, error) in zip(batch, results, strict=True):
             call.finish(result, error)
 
@@ -201,11 +230,16 @@ class Objects:
         """Runs the calls in order on ``instance``; returns the new payload (None when
         nothing changed), the instance holding it, and each call's result or error. A call
         that raises is undone."""
+        return self._apply_calls(spec, [(*call.payload, call.context) for call in batch], instance, before)
+
+    def _apply_calls(
+        self, spec: ObjectSpec, calls: Sequence[tuple[Any, ...]], instance: Any, before: bytes | None
+    ) -> tuple[bytes | None, tuple[Any, list[tuple[Any, BaseException | None]]]]:
+        """:meth:`_apply_batch` on ``(method, args, kwargs, context)`` entries; a context of
+        None: the call runs in this thread's own."""
         last_good = before if before is not None else self.encode(spec, instance)
         results: list[tuple[Any, BaseException | None]] = []
-        for call in batch:
-            method, args, kwargs = call.payload
-            context = call.context
+        for method, args, kwargs, context in calls:
             for first_try in (True, False):
                 try:
                     target = (

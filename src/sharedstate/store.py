@@ -253,6 +253,7 @@ class Store:
             combiner = self._combiner(
                 spec.key,
                 functools.partial(self._objects.run_batch, spec),
+                functools.partial(self._objects.run_one, spec),
                 what=f"a call on shared object {spec.name!r}",
             )
         return combiner.submit((method, args, kwargs), deadline)

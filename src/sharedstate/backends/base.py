@@ -96,6 +96,10 @@ class Backend(ABC):
     #: network); records then keep call ids so the engine can learn what happened. An
     #: embedded store answers every request it ran, so it keeps none.
     loses_replies: ClassVar[bool] = True
+    #: True where requests bound their waits by the step's deadline (``time_left``); an
+    #: embedded store waits only on its own lock, bounded by its busy timeout, so the
+    #: engine need not set the deadline for it on the hot path
+    reads_deadline: ClassVar[bool] = True
     #: the values (and amounts) a counter takes; memcached's is narrower (see there)
     counter_range: ClassVar[tuple[int, int]] = (COUNTER_MIN, COUNTER_MAX)
 

@@ -25,6 +25,7 @@ class MemoryBackend(Backend):
     parameters: ClassVar[frozenset[str]] = frozenset()
     reads_are_cheap = True
     loses_replies = False
+    reads_deadline = False
 
     def load(self, key: str) -> Record | None:
         return _SPACE.get(key)

@@ -101,6 +101,7 @@ class SQLiteBackend(Backend):
     parameters: ClassVar[frozenset[str]] = frozenset({"synchronous"})
     reads_are_cheap = True
     loses_replies = False
+    reads_deadline = False
 
     def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
         super().__init__(url, options, timeout)
