@@ -12,10 +12,14 @@ records (``backends/base.py``). What this module owns, so that nothing above rep
   hold, after a broken connection) stops there. Backends bound each request by it too
   (:func:`~sharedstate.backends.base.time_left`).
 * **A bound on optimistic retries, then a hold.** After ``OPTIMISTIC_TRIES`` conflicts in a
-  row, or once lost races took a quarter of its time (a slow method), a step stops racing: it writes a *hold* into the record (a lease: owner and ttl), which
-  makes every other writer wait, runs its change on the held state, and writes the result
-  with a compare-and-set on the held version. A slow method therefore gets through under any
-  traffic, and no user code runs while a database lock is held.
+  row, or once lost races took a quarter of its time (a slow method), a step stops racing:
+  it writes a *hold* into the record (a lease: owner and ttl), which makes every other
+  writer wait, runs its change on the held state, and writes the result with a
+  compare-and-set on the held version. A slow method therefore gets through under any
+  traffic, and no user code runs while a database lock is held. The hold's ttl is four
+  times the step's slowest try (at least ``HOLD_TTL_MIN``, at most what its deadline
+  leaves), so a holder killed meanwhile blocks the others for a moment, not a timeout;
+  they poll a held record from ``HOLD_POLL[0]`` up.
 * **Holds and their expiry, by the observer's own clock.** A hold stores a duration, not a
   time of day. A process that sees a hold notes when it first saw that version (monotonic
   clock) and treats it as expired one ttl later; the holder counts its ttl from before it
@@ -66,6 +70,7 @@ from .frames import EMPTY, KEEP_IDS, Frame, decode_frame, new_id
 OPTIMISTIC_TRIES = 3  # conflicts in a row before a step takes a hold to get through
 RACE_SHARE = 0.25  # ... or sooner, once lost races took this share of the time it has
 HOLD_POLL = (0.0005, 0.05)  # seconds between reads of a held record: first, and at most
+HOLD_TTL_MIN = 0.25  # the shortest hold a step that stopped racing takes (seconds)
 
 # What a step asks its driver to do: (LOAD, key, deadline) -> Record | None;
 # (CAS, key, expected, data, deadline) -> (ok, record); (SLEEP, seconds) -> None;
@@ -204,6 +209,7 @@ class Engine:
             known = self._frames.get(key)
             frame = known[1] if known is not None and known[0] is record else self.frame_of(key, record)
             if frame.hold is None:
+                began = time.monotonic()
                 try:
                     payload, outcome = change(record, frame)
                 except Exception:
@@ -232,7 +238,9 @@ class Engine:
                         self._frames[key] = (current, written)
                         return current, outcome
                     self._note_conflict(key, current)
-                    return self.drive(self.steps(key, change, deadline, owner, hold, wait, call_id, None, current))
+                    return self.drive(
+                        self.steps(key, change, deadline, owner, hold, wait, call_id, None, current, began)
+                    )
         return self.drive(self.steps(key, change, deadline, owner, hold, wait))
 
     def steps(
@@ -268,6 +276,9 @@ class Engine:
         lost_outcome: Any = None if lost_write is None else lost_write[1]
         pause = 0.002
         hold_pause = HOLD_POLL[0]
+        # the longest try (change and compare-and-set) so far; a conflict handed over by
+        # ``run`` took one try, from ``began``
+        slowest = 0.0 if current is UNKNOWN else time.monotonic() - began
         while True:
             if record is UNKNOWN:
                 self._check_deadline(deadline, lost, key)
@@ -301,10 +312,13 @@ class Engine:
                 or (conflicts and time.monotonic() - began > (deadline - began) * RACE_SHARE)
             ):
                 through = new_id()  # hold the record, so that the next try is certain to win
-                ttl = max(deadline - time.monotonic(), 0.05)
+                # long enough for one more try as slow as the slowest seen, not much longer:
+                # a holder killed meanwhile blocks the others for its ttl
+                ttl = min(max(deadline - time.monotonic(), 0.05), max(HOLD_TTL_MIN, 4 * slowest))
                 keep = _keep_payload
                 yield from self.steps(key, keep, deadline, through, (through, ttl))
                 return (yield from self.steps(key, change, deadline, through))
+            try_began = time.monotonic()
             try:
                 payload, outcome = change(record, frame)
             except Held as held:
@@ -336,6 +350,7 @@ class Engine:
                 pause = yield from self._pause(deadline, pause, exc, lost, key)
                 record = UNKNOWN
                 continue
+            slowest = max(slowest, time.monotonic() - try_began)
             if ok:
                 known = self.cache.get(key)
                 self.cache[key] = current
