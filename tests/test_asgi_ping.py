@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -28,7 +27,7 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
 from .asgi_helpers import UVICORN_READY, serve, unique_prefix  # noqa: E402
-from .test_async_loop import HoldingProxy  # noqa: E402
+from .proxies import HoldingProxy, proxy_in_front  # noqa: E402
 
 APPS = Path(__file__).resolve().parent / "apps"
 STALL = 0.4  # seconds the store is stalled
@@ -63,21 +62,9 @@ def stalled_store(request: pytest.FixtureRequest, backend: str, tmp_path: Path) 
 
         yield f"sqlite:///{path}?prefix={unique_prefix()}", stall_sqlite
         return
-    parts = urlsplit(request.getfixturevalue("redis_url"))
-    proxy = HoldingProxy((parts.hostname or "127.0.0.1", parts.port or 6379))
-    netloc = parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
-
-    def stall_redis() -> threading.Thread:
-        proxy.release.clear()
-        timer = threading.Timer(STALL, proxy.release.set)
-        timer.start()
-        return timer
-
-    try:
-        url = urlunsplit(parts._replace(netloc=netloc))
-        yield f"{url}{'&' if '?' in url else '?'}prefix={unique_prefix()}", stall_redis
-    finally:
-        proxy.close()
+    redis_url = request.getfixturevalue("redis_url")
+    with proxy_in_front(redis_url, HoldingProxy, default_port=6379) as (url, proxy):
+        yield f"{url}{'&' if '?' in url else '?'}prefix={unique_prefix()}", lambda: proxy.hold_for(STALL)
 
 
 def _uvicorn(port: int) -> list[str]:
