@@ -27,10 +27,11 @@ import statistics
 import sys
 import tempfile
 
-from wrk_load import alternating_rounds, gunicorn_gthread, require_wrk, wrk
+from wrk_load import alternating_rounds, require_wrk, wrk
 
 from sharedstate.demo import DJANGO_DIRECTORY_VARIABLE, Mode, Server, free_port
 from sharedstate.demo_app import PREFIX_VARIABLE, URL_VARIABLE
+from sharedstate.demo_modes import gunicorn_command
 
 MIDDLEWARE_VARIABLE = "SHAREDSTATE_DEMO_DJANGO_MIDDLEWARE"  # see sharedstate.django.demo_site
 
@@ -42,13 +43,7 @@ VIEWS = {"naive": "/naive/", "sharedstate": "/sharedstate/", HANDWRITTEN: "/hand
 MODE = Mode(
     "django-gthread",
     "Django, gunicorn -k gthread",
-    lambda port, workers, threads: gunicorn_gthread(
-        port,
-        workers,
-        threads,
-        ["--chdir", HERE, "handwritten_django_app:application"],
-        log_level="info",
-    ),
+    gunicorn_command("gthread", "--chdir", HERE, app="handwritten_django_app:application"),
     lambda workers: workers,
 )
 

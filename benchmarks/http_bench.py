@@ -23,27 +23,23 @@ import statistics
 import sys
 import tempfile
 
-from wrk_load import alternating_rounds, gunicorn_gthread, require_wrk, wrk
+from wrk_load import alternating_rounds, require_wrk, wrk
 
 from sharedstate.demo import Mode, Server, free_port
 from sharedstate.demo_app import PREFIX_VARIABLE, URL_VARIABLE
+from sharedstate.demo_modes import gunicorn_command
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HANDWRITTEN = "hand-written SQLite"
 
 
 def gthread_mode(variant: str) -> Mode:
-    app = (
-        ["--chdir", HERE, "handwritten_sqlite_app:app"]
+    command = (
+        gunicorn_command("gthread", "--chdir", HERE, app="handwritten_sqlite_app:app", log_level="warning")
         if variant == HANDWRITTEN
-        else [f'sharedstate.demo_app:variant_app("{variant}")']
+        else gunicorn_command("gthread", app=f'sharedstate.demo_app:variant_app("{variant}")', log_level="warning")
     )
-    return Mode(
-        f"gthread-{variant}",
-        "gunicorn -k gthread",
-        lambda port, workers, threads: gunicorn_gthread(port, workers, threads, app),
-        lambda workers: 0,
-    )
+    return Mode(f"gthread-{variant}", "gunicorn -k gthread", command, lambda workers: 0)
 
 
 def main() -> None:

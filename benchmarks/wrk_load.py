@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 
@@ -50,25 +49,6 @@ def wrk(
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     return rate, requests
-
-
-def gunicorn_gthread(
-    port: int, workers: int, threads: int, app: list[str], log_level: str = "warning"
-) -> list[str]:
-    """The command line of ``gunicorn -k gthread`` serving ``app`` (its last arguments:
-    ``--chdir DIR module:app`` or a ``module:factory(...)`` call)."""
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        f"--bind={HOST}:{port}",
-        f"--workers={workers}",
-        "--worker-class=gthread",
-        f"--threads={threads}",
-        f"--log-level={log_level}",
-        "--graceful-timeout=2",
-        *app,
-    ]
 
 
 def alternating_rounds(

@@ -35,9 +35,17 @@ class Mode:
     boot_line: bytes = b"Booting worker with pid"
 
 
-def _gunicorn(
-    worker_class: str, *extra: str, app: str = "sharedstate.demo_app:create_app()"
+def gunicorn_command(
+    worker_class: str,
+    *extra: str,
+    app: str = "sharedstate.demo_app:create_app()",
+    log_level: str = "info",
 ) -> Callable[[int, int, int], list[str]]:
+    """The command of a gunicorn mode, given (port, workers, threads); ``extra`` options go
+    before the app. Shared with the HTTP benchmarks, which serve their apps the same way.
+    ``log_level`` info is what lets :class:`~sharedstate.demo_servers.Server` count the
+    booted workers."""
+
     def command(port: int, workers: int, threads: int) -> list[str]:
         options = [f"--threads={threads}"] if worker_class == "gthread" else []
         return [
@@ -50,7 +58,7 @@ def _gunicorn(
             *options,
             *extra,
             "--graceful-timeout=2",
-            "--log-level=info",
+            f"--log-level={log_level}",
             app,
         ]
 
@@ -84,26 +92,26 @@ MODES: dict[str, Mode] = {
             lambda workers: 0,
         ),
         Mode(
-            "gunicorn-sync", "gunicorn -k sync -w N", _gunicorn("sync"), lambda w: w, ("gunicorn",)
+            "gunicorn-sync", "gunicorn -k sync -w N", gunicorn_command("sync"), lambda w: w, ("gunicorn",)
         ),
         Mode(
             "gunicorn-gthread",
             "gunicorn -k gthread -w N --threads T",
-            _gunicorn("gthread"),
+            gunicorn_command("gthread"),
             lambda w: w,
             ("gunicorn",),
         ),
         Mode(
             "gunicorn-gevent",
             "gunicorn -k gevent -w N",
-            _gunicorn("gevent"),
+            gunicorn_command("gevent"),
             lambda w: w,
             ("gunicorn", "gevent"),
         ),
         Mode(
             "django-gthread",
             "Django, gunicorn -k gthread -w N --threads T",
-            _gunicorn("gthread", app="sharedstate.django.demo_site:application"),
+            gunicorn_command("gthread", app="sharedstate.django.demo_site:application"),
             lambda w: w,
             ("gunicorn", "django"),
         ),
@@ -116,7 +124,7 @@ MODES.update(
 MODES["django-uvicorn"] = Mode(
     "django-uvicorn",
     "Django ASGI, gunicorn -k uvicorn_worker.UvicornWorker -w N",
-    _gunicorn("uvicorn_worker.UvicornWorker", app="sharedstate.django.demo_site:asgi_application"),
+    gunicorn_command("uvicorn_worker.UvicornWorker", app="sharedstate.django.demo_site:asgi_application"),
     lambda w: w,
     ("gunicorn", "uvicorn", "uvicorn_worker", "django"),
     "asgi",
