@@ -7,11 +7,14 @@ replies are a paused or distant server, seen from the client. A real server sits
 each proxy; nothing is simulated but what happens to the replies on the way back.
 
 The proxies share one forwarding loop (:class:`ForwardingProxy`) and differ only in what
-they do to a reply before passing it on."""
+they do to a reply before passing it on. SQLite has no network to hold replies on, so its
+stall (:func:`hold_sqlite`) is a connection that keeps the write lock instead."""
 
 from __future__ import annotations
 
+import os
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -128,6 +131,26 @@ class DelayingProxy(ForwardingProxy):
         if self.delay:
             time.sleep(self.delay)
         return True
+
+
+def hold_sqlite(path: str | os.PathLike[str], seconds: float) -> threading.Thread:
+    """Stalls the SQLite file at ``path`` for ``seconds``: another connection takes the
+    write lock, so every writer waits. Returns once the lock is held (the stall has begun),
+    with the thread that lets it go."""
+    ready = threading.Event()
+
+    def hold() -> None:
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")  # the write lock: every writer waits
+        ready.set()
+        time.sleep(seconds)
+        connection.execute("COMMIT")
+        connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    ready.wait()
+    return thread
 
 
 ProxyT = TypeVar("ProxyT", bound=ForwardingProxy)

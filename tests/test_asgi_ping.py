@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import sys
 import threading
 import time
@@ -27,7 +26,7 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
 from .asgi_helpers import UVICORN_READY, serve, unique_prefix  # noqa: E402
-from .proxies import HoldingProxy, proxy_in_front  # noqa: E402
+from .proxies import HoldingProxy, hold_sqlite, proxy_in_front  # noqa: E402
 
 APPS = Path(__file__).resolve().parent / "apps"
 STALL = 0.4  # seconds the store is stalled
@@ -44,23 +43,7 @@ def stalled_store(request: pytest.FixtureRequest, backend: str, tmp_path: Path) 
     if backend == "sqlite":
         path = tmp_path / "state.db"
 
-        def stall_sqlite() -> threading.Thread:
-            ready = threading.Event()
-
-            def hold() -> None:
-                connection = sqlite3.connect(path, isolation_level=None)
-                connection.execute("BEGIN IMMEDIATE")  # the write lock: every writer waits
-                ready.set()
-                time.sleep(STALL)
-                connection.execute("COMMIT")
-                connection.close()
-
-            thread = threading.Thread(target=hold)
-            thread.start()
-            ready.wait()
-            return thread
-
-        yield f"sqlite:///{path}?prefix={unique_prefix()}", stall_sqlite
+        yield f"sqlite:///{path}?prefix={unique_prefix()}", lambda: hold_sqlite(path, STALL)
         return
     redis_url = request.getfixturevalue("redis_url")
     with proxy_in_front(redis_url, HoldingProxy, default_port=6379) as (url, proxy):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ import pytest
 
 import sharedstate
 
-from .proxies import HoldingProxy, proxy_in_front
+from .proxies import HoldingProxy, hold_sqlite, proxy_in_front
 
 pytestmark = pytest.mark.anyio
 
@@ -51,23 +50,7 @@ def stalled(store_url: str, backend_name: str) -> Iterator[tuple[str, object]]:
     if backend_name == "sqlite":
         path = urlsplit(store_url).path[1:]
 
-        def stall_sqlite() -> threading.Thread:
-            ready = threading.Event()
-
-            def hold() -> None:
-                connection = sqlite3.connect(path, isolation_level=None)
-                connection.execute("BEGIN IMMEDIATE")  # the write lock: every writer waits
-                ready.set()
-                time.sleep(STALL)
-                connection.execute("COMMIT")
-                connection.close()
-
-            thread = threading.Thread(target=hold)
-            thread.start()
-            ready.wait()
-            return thread
-
-        yield store_url, stall_sqlite
+        yield store_url, lambda: hold_sqlite(path, STALL)
         return
     with proxy_in_front(store_url, HoldingProxy) as (url, proxy):
         yield url, lambda: proxy.hold_for(STALL)
