@@ -283,7 +283,7 @@ class DeclaredAsyncCounter(DeclaredCounter):
 
     async def set(self, value: int) -> None:  # type: ignore[override]
         """Sets the value."""
-        await self._resolve().set(value)  # type: ignore[func-returns-value]
+        await self._resolve().set(value)  # type: ignore[func-returns-value,misc]
 
     def __int__(self) -> int:
         raise TypeError("an async counter is read with `await counter.get()`")

@@ -18,6 +18,7 @@ fewer per-process copies than the deployment really has.
 from __future__ import annotations
 
 import sys
+from collections.abc import Set
 from typing import Any
 
 HOST = "127.0.0.1"
@@ -98,7 +99,7 @@ ASGI_SERVERS: tuple[tuple[str, str, Any, bytes, tuple[str, ...]], ...] = (
 )
 
 
-def asgi_notes(rows: list[Any], asgi_modes: set[str]) -> list[str]:
+def asgi_notes(rows: list[Any], asgi_modes: Set[str]) -> list[str]:
     """What the ASGI rows of this run mean, in words (only for what the run showed)."""
     notes: list[str] = []
     asgi = [row for row in rows if row.mode in asgi_modes]

@@ -142,8 +142,10 @@ def render(rows: list[Row], settings: Settings, url: str, console: Any) -> None:
         ("verdict", "left"),
     ):
         table.add_column(
-            heading, justify=justify, no_wrap=heading in ("mode", "variant", "verdict")
-        )  # type: ignore[arg-type]
+            heading,
+            justify=justify,  # type: ignore[arg-type]  # each is one of rich's justify words
+            no_wrap=heading in ("mode", "variant", "verdict"),
+        )
     previous = None
     for row in rows:
         if previous is not None and row.mode != previous:

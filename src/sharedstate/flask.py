@@ -107,7 +107,7 @@ class SharedState(AppExtension[Flask, AppStore]):
     def _context_app(self) -> Flask | None:
         """``current_app`` inside an app context (a request, a CLI command)."""
         if has_app_context():
-            return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
+            return current_app._get_current_object()  # type: ignore[attr-defined]
         return None
 
 
@@ -132,7 +132,7 @@ sharedstate_cli = AppGroup("sharedstate", help="Show or reset the app's shared s
 
 
 def _current_app_store() -> AppStore:
-    return app_store_of(current_app)  # type: ignore[arg-type]
+    return app_store_of(current_app)
 
 
 @sharedstate_cli.command("show")

@@ -64,6 +64,8 @@ class AppStore(AppConfigStore):
     ``app.extensions["sharedstate"]``. What it resolves (objects, counters, locks) are the
     async store's, whose calls are awaited."""
 
+    _store: AsyncStore | None  # type: ignore[assignment]  # this holder makes async stores
+
     @property
     def store(self) -> AsyncStore:  # type: ignore[override]
         """The app's :class:`~sharedstate.AsyncStore` (lazy: making it opens nothing)."""
@@ -137,7 +139,7 @@ class SharedState(AppExtension[Quart, AppStore]):
         """``current_app`` inside an app context (every request, every
         ``add_background_task``)."""
         if has_app_context():
-            return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
+            return current_app._get_current_object()  # type: ignore[attr-defined]
         return None
 
 

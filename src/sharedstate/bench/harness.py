@@ -220,6 +220,12 @@ def _raw(url: str, raw_class: type[RawOperations], method: Callable[[RawOperatio
     return make
 
 
+def _extra_operation(label: str) -> Callable[[RawOperations], Callable[[], int]]:
+    """The raw operation ``label`` of a backend's extras, taken from each thread's own raw
+    object (its connection)."""
+    return lambda raw: raw.extra_operations()[label]
+
+
 def _final_ours(url: str, operation: str, name: str) -> int:
     with sharedstate.connect(url) as store:
         if operation == "object call":
@@ -242,7 +248,7 @@ def run_benchmark(
         "raw increment": lambda r: r.counter_incr,
     }
     for label in probe.extra_operations():
-        raw_operations[label] = lambda r, label=label: r.extra_operations()[label]
+        raw_operations[label] = _extra_operation(label)
     probe.close()
 
     def measure(kind: str, label: str, name: str, layout: Layout) -> tuple[float, int, int]:

@@ -75,8 +75,10 @@ class AsyncDjangoState(DjangoState):
         """A leased, fenced lock ``name``: ``async with astate.lock("report") as lease:``."""
         return DeclaredAsyncLock(self._current, name, ttl, timeout)
 
-    @asynccontextmanager  # type: ignore[override]
-    async def transaction(self, target: str | Any, ttl: float | None = None) -> AsyncIterator[Any]:
+    @asynccontextmanager
+    async def transaction(  # type: ignore[override]  # the async twin of DjangoState's
+        self, target: str | Any, ttl: float | None = None
+    ) -> AsyncIterator[Any]:
         """Several calls on one object as one atomic step (the calls inside are plain)."""
         holder = self._holder
         target = resolve_target(holder, target, self._declared)
