@@ -46,9 +46,10 @@ from quart import Quart, current_app, has_app_context
 from quart.cli import AppGroup, ScriptInfo, pass_script_info
 
 from . import cli_show
-from .aio import AsyncStore, connect_async
+from .aio import AsyncStore
 from .app_extension import AppConfigStore, AppExtension, ExtensionObject, app_store_of
 from .declared import (
+    AsyncStoreHolder,
     DeclaredAsyncCounter,
     DeclaredAsyncLock,
     check_declared_name,
@@ -59,31 +60,13 @@ from .store import connect
 T = TypeVar("T")
 
 
-class AppStore(AppConfigStore):
+class AppStore(AsyncStoreHolder, AppConfigStore):
     """One app's async store, made on first use from the app's config; kept in
     ``app.extensions["sharedstate"]``. What it resolves (objects, counters, locks) are the
     async store's, whose calls are awaited."""
 
-    _store: AsyncStore | None  # type: ignore[assignment]  # this holder makes async stores
-
-    @property
-    def store(self) -> AsyncStore:  # type: ignore[override]
-        """The app's :class:`~sharedstate.AsyncStore` (lazy: making it opens nothing)."""
-        store = self._store
-        if store is None:
-            with self._lock:
-                if self._store is None:
-                    self._store = connect_async(self.url, **self.connect_options())
-                store = self._store
-        return store
-
     def close(self) -> None:
         raise TypeError("an async store is closed with `await app_store.aclose()`")
-
-    async def aclose(self) -> None:
-        """Closes this process's connections in this event loop (they reopen on next use)."""
-        if self._store is not None:
-            await self._store.aclose()
 
 
 class AppObject(ExtensionObject[T]):
