@@ -7,8 +7,8 @@ function for the :class:`StoreHolder` in force (Flask: the app in use; Django: t
 project's settings) and calls the real :class:`~sharedstate.SharedObject`, counter or lock,
 made there on first use.
 
-Both integrations (``sharedstate.flask``, ``sharedstate.django``) build on this module, so
-a stand-in behaves the same in either.
+The integrations (``sharedstate.flask``, ``sharedstate.quart``, ``sharedstate.django``)
+build on this module, so a stand-in behaves the same in each.
 """
 
 from __future__ import annotations
