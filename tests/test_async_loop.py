@@ -28,11 +28,6 @@ CALLERS = 20
 LONGEST_GAP = 0.05  # what a ping handler on the same loop may wait at most
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class SomeObj:
     def __init__(self, param: int) -> None:
         self.param = param
