@@ -48,17 +48,12 @@ def uvicorn_command(port: int, workers: int, threads: int) -> list[str]:
 
 
 def gunicorn_uvicorn_command(port: int, workers: int, threads: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        f"--bind={HOST}:{port}",
-        f"--workers={workers}",
-        "--worker-class=uvicorn_worker.UvicornWorker",
-        "--graceful-timeout=2",
-        "--log-level=info",
-        f"{APP}:create_app()",
-    ]
+    # the demo's gunicorn command line, with the uvicorn worker (imported here, at call
+    # time: demo_modes builds its table from this module's)
+    from .demo_modes import gunicorn_command
+
+    command = gunicorn_command("uvicorn_worker.UvicornWorker", app=f"{APP}:create_app()")
+    return command(port, workers, threads)
 
 
 def hypercorn_command(port: int, workers: int, threads: int) -> list[str]:
