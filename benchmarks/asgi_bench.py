@@ -32,14 +32,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
+
+from wrk_load import alternating_rounds, require_wrk, wrk
 
 from sharedstate.demo import HOST, Mode, Server, free_port
 
@@ -84,22 +84,6 @@ def keep_alive_latency(port: int, requests: int = 20) -> float:
     return statistics.median(times[1:])
 
 
-def wrk(port: int, duration: float, connections: int, threads: int) -> tuple[float, int]:
-    """(requests per second, requests) that wrk measured; refuses errors and non-2xx."""
-    result = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", f"http://{HOST}:{port}/"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    out = result.stdout
-    for bad in ("Non-2xx", "Socket errors"):
-        if bad in out:
-            raise SystemExit(f"wrk reported {bad}:\n{out}")
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return rate, int(re.search(r"(\d+) requests in", out).group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
@@ -110,8 +94,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--stock-uvicorn", action="store_true", help="plain uvicorn --workers (Nagle on)")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    require_wrk()
     import redis
 
     run = uuid.uuid4().hex[:10]
@@ -125,7 +108,6 @@ def main() -> None:
     )
     workdir = tempfile.mkdtemp(prefix="sharedstate-asgi-bench-")
     servers: dict[str, Server] = {}
-    rates: dict[str, list[float]] = {variant: [] for variant in APPS}
     served = dict.fromkeys(APPS, 0)
     try:
         for variant in APPS:
@@ -145,16 +127,15 @@ def main() -> None:
             f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration:g}s, "
             f"store {args.redis}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
         )
-        for round_number in range(1, args.rounds + 1):
-            order = list(servers) if round_number % 2 else list(reversed(servers))
-            line = []
-            for variant in order:
-                rate, requests = wrk(servers[variant].port, args.duration, args.connections, args.wrk_threads)
-                rates[variant].append(rate)
-                served[variant] += requests
-                line.append(f"{variant} {rate:8.1f} req/s")
-                time.sleep(0.5)
-            print(f"round {round_number}: " + "   ".join(line), flush=True)
+        rates, counted = alternating_rounds(
+            list(servers),
+            args.rounds,
+            lambda variant: wrk(
+                servers[variant].port, args.duration, args.connections, args.wrk_threads
+            ),
+        )
+        for variant, requests in counted.items():
+            served[variant] += requests
         client = redis.Redis.from_url(args.redis.split("?", 1)[0])
         counted = int(client.get(key) or 0)
         client.delete(key)

@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-from sharedstate.demo import DJANGO_DIRECTORY_VARIABLE, HOST, Mode, Server, free_port
+from wrk_load import alternating_rounds, require_wrk, wrk
+
+from sharedstate.demo import DJANGO_DIRECTORY_VARIABLE, Mode, Server, free_port
 from sharedstate.demo_app import PREFIX_VARIABLE, URL_VARIABLE
+from sharedstate.demo_modes import gunicorn_command
 
 MIDDLEWARE_VARIABLE = "SHAREDSTATE_DEMO_DJANGO_MIDDLEWARE"  # see sharedstate.django.demo_site
 
@@ -43,45 +43,9 @@ VIEWS = {"naive": "/naive/", "sharedstate": "/sharedstate/", HANDWRITTEN: "/hand
 MODE = Mode(
     "django-gthread",
     "Django, gunicorn -k gthread",
-    lambda port, workers, threads: [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        f"--bind={HOST}:{port}",
-        f"--workers={workers}",
-        "--worker-class=gthread",
-        f"--threads={threads}",
-        "--log-level=info",
-        "--graceful-timeout=2",
-        "--chdir",
-        HERE,
-        "handwritten_django_app:application",
-    ],
+    gunicorn_command("gthread", "--chdir", HERE, app="handwritten_django_app:application"),
     lambda workers: workers,
 )
-
-
-def wrk(port: int, path: str, duration: float, connections: int, threads: int) -> tuple[float, int]:
-    """(requests per second, requests) that wrk measured; refuses a run with errors."""
-    result = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{duration:g}s",
-            f"http://{HOST}:{port}{path}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    out = result.stdout
-    for bad in ("Non-2xx", "Socket errors"):
-        if bad in out:
-            raise SystemExit(f"wrk reported {bad}:\n{out}")
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return rate, requests
 
 
 def main() -> None:
@@ -99,8 +63,7 @@ def main() -> None:
         help="CommonMiddleware only, or the apps and middleware `startproject` sets up",
     )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    require_wrk()
 
     workdir = tempfile.mkdtemp(prefix="sharedstate-django-bench-")
     env = {k: v for k, v in os.environ.items() if k != URL_VARIABLE}  # the default store
@@ -111,7 +74,6 @@ def main() -> None:
             MIDDLEWARE_VARIABLE: args.middleware,
         }
     )
-    rates: dict[str, list[float]] = {view: [] for view in VIEWS}
     served = 0
     sys.path.insert(0, HERE)
     from handwritten_django_app import create_table
@@ -128,7 +90,7 @@ def main() -> None:
     try:
         server.wait_ready()
         for view, path in VIEWS.items():  # warm-up: imports, connections, the store's schema
-            served += wrk(server.port, path, 1, args.connections, args.wrk_threads)[1] * (
+            served += wrk(server.port, 1, args.connections, args.wrk_threads, path)[1] * (
                 view == "sharedstate"
             )
         print(
@@ -138,18 +100,14 @@ def main() -> None:
             f"store: the default beside DATABASES (sqlite:///{workdir}/sharedstate.db), "
             f"{os.cpu_count()} CPUs"
         )
-        for round_number in range(1, args.rounds + 1):
-            order = list(VIEWS) if round_number % 2 else list(reversed(VIEWS))
-            line = []
-            for view in order:
-                rate, requests = wrk(
-                    server.port, VIEWS[view], args.duration, args.connections, args.wrk_threads
-                )
-                served += requests if view == "sharedstate" else 0
-                rates[view].append(rate)
-                line.append(f"{view} {rate:8.1f} req/s")
-                time.sleep(0.5)
-            print(f"round {round_number}: " + "   ".join(line), flush=True)
+        rates, counted = alternating_rounds(
+            list(VIEWS),
+            args.rounds,
+            lambda view: wrk(
+                server.port, args.duration, args.connections, args.wrk_threads, VIEWS[view]
+            ),
+        )
+        served += counted["sharedstate"]
         import sharedstate
 
         with sharedstate.connect(f"sqlite:///{workdir}/sharedstate.db", prefix="bench-") as store:

@@ -18,59 +18,28 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-from sharedstate.demo import HOST, Mode, Server, free_port
+from wrk_load import alternating_rounds, require_wrk, wrk
+
+from sharedstate.demo import Mode, Server, free_port
 from sharedstate.demo_app import PREFIX_VARIABLE, URL_VARIABLE
+from sharedstate.demo_modes import gunicorn_command
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HANDWRITTEN = "hand-written SQLite"
 
 
 def gthread_mode(variant: str) -> Mode:
-    app = (
-        ["--chdir", HERE, "handwritten_sqlite_app:app"]
+    command = (
+        gunicorn_command("gthread", "--chdir", HERE, app="handwritten_sqlite_app:app", log_level="warning")
         if variant == HANDWRITTEN
-        else [f'sharedstate.demo_app:variant_app("{variant}")']
+        else gunicorn_command("gthread", app=f'sharedstate.demo_app:variant_app("{variant}")', log_level="warning")
     )
-    return Mode(
-        f"gthread-{variant}",
-        "gunicorn -k gthread",
-        lambda port, workers, threads: [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            f"--bind={HOST}:{port}",
-            f"--workers={workers}",
-            "--worker-class=gthread",
-            f"--threads={threads}",
-            "--log-level=warning",
-            "--graceful-timeout=2",
-            *app,
-        ],
-        lambda workers: 0,
-    )
-
-
-def wrk(port: int, duration: float, connections: int, threads: int) -> float:
-    """Requests per second that wrk measured; refuses a run with errors or non-2xx."""
-    result = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", f"http://{HOST}:{port}/"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    out = result.stdout
-    for bad in ("Non-2xx", "Socket errors"):
-        if bad in out:
-            raise SystemExit(f"wrk reported {bad}:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return Mode(f"gthread-{variant}", "gunicorn -k gthread", command, lambda workers: 0)
 
 
 def main() -> None:
@@ -82,8 +51,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    require_wrk()
 
     workdir = tempfile.mkdtemp(prefix="sharedstate-http-bench-")
     url = f"sqlite:///{workdir}/bench.db"
@@ -97,9 +65,9 @@ def main() -> None:
         **{URL_VARIABLE: url, PREFIX_VARIABLE: "bench-", PATH_VARIABLE: handwritten_db},
     )
     servers: dict[str, Server] = {}
-    rates: dict[str, list[float]] = {"naive": [], "sharedstate": [], HANDWRITTEN: []}
+    variants = ["naive", "sharedstate", HANDWRITTEN]
     try:
-        for variant in rates:
+        for variant in variants:
             servers[variant] = Server(
                 gthread_mode(variant),
                 free_port(),
@@ -115,15 +83,13 @@ def main() -> None:
             f"gunicorn gthread {args.workers}x{args.threads}, wrk -t{args.wrk_threads} "
             f"-c{args.connections} -d{args.duration:g}s, store {url}, {os.cpu_count()} CPUs"
         )
-        for round_number in range(1, args.rounds + 1):
-            order = list(servers) if round_number % 2 else list(reversed(servers))
-            line = []
-            for variant in order:
-                rate = wrk(servers[variant].port, args.duration, args.connections, args.wrk_threads)
-                rates[variant].append(rate)
-                line.append(f"{variant} {rate:8.1f} req/s")
-                time.sleep(0.5)
-            print(f"round {round_number}: " + "   ".join(line), flush=True)
+        rates, _ = alternating_rounds(
+            variants,
+            args.rounds,
+            lambda variant: wrk(
+                servers[variant].port, args.duration, args.connections, args.wrk_threads
+            ),
+        )
         import sharedstate
 
         with sharedstate.connect(url, prefix="bench-sharedstate-") as store:

@@ -84,6 +84,13 @@ def store(store_url: str) -> Iterator[sharedstate.Store]:
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    """The event loop of the async tests (``pytestmark = pytest.mark.anyio``): asyncio, the
+    loop the async API is written for."""
+    return "asyncio"
+
+
+@pytest.fixture
 def multiprocess_url(multiprocess_base_url: str) -> str:
     """Like ``store_url``, over the backends shared by processes (not memory://)."""
     return with_prefix(multiprocess_base_url, f"t{uuid.uuid4().hex[:12]}-")

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -28,7 +26,7 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
 from .asgi_helpers import UVICORN_READY, serve, unique_prefix  # noqa: E402
-from .test_async_loop import HoldingProxy  # noqa: E402
+from .proxies import HoldingProxy, hold_sqlite, proxy_in_front  # noqa: E402
 
 APPS = Path(__file__).resolve().parent / "apps"
 STALL = 0.4  # seconds the store is stalled
@@ -45,39 +43,11 @@ def stalled_store(request: pytest.FixtureRequest, backend: str, tmp_path: Path) 
     if backend == "sqlite":
         path = tmp_path / "state.db"
 
-        def stall_sqlite() -> threading.Thread:
-            ready = threading.Event()
-
-            def hold() -> None:
-                connection = sqlite3.connect(path, isolation_level=None)
-                connection.execute("BEGIN IMMEDIATE")  # the write lock: every writer waits
-                ready.set()
-                time.sleep(STALL)
-                connection.execute("COMMIT")
-                connection.close()
-
-            thread = threading.Thread(target=hold)
-            thread.start()
-            ready.wait()
-            return thread
-
-        yield f"sqlite:///{path}?prefix={unique_prefix()}", stall_sqlite
+        yield f"sqlite:///{path}?prefix={unique_prefix()}", lambda: hold_sqlite(path, STALL)
         return
-    parts = urlsplit(request.getfixturevalue("redis_url"))
-    proxy = HoldingProxy((parts.hostname or "127.0.0.1", parts.port or 6379))
-    netloc = parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
-
-    def stall_redis() -> threading.Thread:
-        proxy.release.clear()
-        timer = threading.Timer(STALL, proxy.release.set)
-        timer.start()
-        return timer
-
-    try:
-        url = urlunsplit(parts._replace(netloc=netloc))
-        yield f"{url}{'&' if '?' in url else '?'}prefix={unique_prefix()}", stall_redis
-    finally:
-        proxy.close()
+    redis_url = request.getfixturevalue("redis_url")
+    with proxy_in_front(redis_url, HoldingProxy, default_port=6379) as (url, proxy):
+        yield f"{url}{'&' if '?' in url else '?'}prefix={unique_prefix()}", lambda: proxy.hold_for(STALL)
 
 
 def _uvicorn(port: int) -> list[str]:

@@ -23,11 +23,6 @@ pytestmark = pytest.mark.anyio
 POINTS = 36  # cancellation points tried per test
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Log:
     def __init__(self) -> None:
         self.entries: list[str] = []

@@ -21,11 +21,6 @@ pytestmark = pytest.mark.anyio
 WHO: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="?")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Recorder:
     """A step that answers each call with its payload and the batch it ran in."""
 

@@ -26,11 +26,6 @@ from sharedstate import (
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class SomeObj:
     def __init__(self, param: int) -> None:
         self.param = param

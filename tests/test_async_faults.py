@@ -21,11 +21,6 @@ pytestmark = pytest.mark.anyio
 CALLS, EVERY = 60, 4  # calls, and every how many a reply is lost
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class SomeObj:
     def __init__(self, param: int) -> None:
         self.param = param

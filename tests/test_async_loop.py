@@ -10,27 +10,22 @@ stops the loop for the whole stall, and the same measurement catches it.
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 import sharedstate
+
+from .proxies import HoldingProxy, hold_sqlite, proxy_in_front
 
 pytestmark = pytest.mark.anyio
 
 STALL = 0.4  # seconds the store is stalled
 CALLERS = 20
 LONGEST_GAP = 0.05  # what a ping handler on the same loop may wait at most
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class SomeObj:
@@ -42,48 +37,6 @@ class SomeObj:
         return self.param
 
 
-class HoldingProxy:
-    """Forwards a loopback port to ``target``; while ``holding`` is set, every reply
-    waits until it is cleared (a paused server, seen from the client)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.release = threading.Event()
-        self.release.set()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                return
-            for source, sink, held in ((client, upstream, False), (upstream, client, True)):
-                threading.Thread(target=self._pump, args=(source, sink, held), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket, held: bool) -> None:
-        try:
-            while chunk := source.recv(65536):
-                if held:
-                    self.release.wait()
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.release.set()
-        self.listener.close()
-
-
 @pytest.fixture
 def stalled(store_url: str, backend_name: str) -> Iterator[tuple[str, object]]:
     """(URL, a function that stalls the store for STALL seconds in a thread)."""
@@ -92,38 +45,10 @@ def stalled(store_url: str, backend_name: str) -> Iterator[tuple[str, object]]:
     if backend_name == "sqlite":
         path = urlsplit(store_url).path[1:]
 
-        def stall_sqlite() -> threading.Thread:
-            ready = threading.Event()
-
-            def hold() -> None:
-                connection = sqlite3.connect(path, isolation_level=None)
-                connection.execute("BEGIN IMMEDIATE")  # the write lock: every writer waits
-                ready.set()
-                time.sleep(STALL)
-                connection.execute("COMMIT")
-                connection.close()
-
-            thread = threading.Thread(target=hold)
-            thread.start()
-            ready.wait()
-            return thread
-
-        yield store_url, stall_sqlite
+        yield store_url, lambda: hold_sqlite(path, STALL)
         return
-    parts = urlsplit(store_url)
-    proxy = HoldingProxy((parts.hostname or "127.0.0.1", parts.port or 0))
-    netloc = parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
-
-    def stall_server() -> threading.Thread:
-        proxy.release.clear()
-        thread = threading.Timer(STALL, proxy.release.set)
-        thread.start()
-        return thread
-
-    try:
-        yield urlunsplit(parts._replace(netloc=netloc)), stall_server
-    finally:
-        proxy.close()
+    with proxy_in_front(store_url, HoldingProxy) as (url, proxy):
+        yield url, lambda: proxy.hold_for(STALL)
 
 
 async def _measure(calls: object) -> tuple[float, float]:
@@ -197,13 +122,8 @@ def held_forever(store_url: str, backend_name: str) -> Iterator[tuple[str, Holdi
     if backend_name == "sqlite":
         yield url, urlsplit(store_url).path[1:]
         return
-    parts = urlsplit(url)
-    proxy = HoldingProxy((parts.hostname or "127.0.0.1", parts.port or 0))
-    netloc = parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
-    try:
-        yield urlunsplit(parts._replace(netloc=netloc)), proxy
-    finally:
-        proxy.close()
+    with proxy_in_front(url, HoldingProxy) as proxied:
+        yield proxied
 
 
 async def test_every_call_ends_by_its_deadline_while_the_store_is_stuck(held_forever):

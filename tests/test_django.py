@@ -68,6 +68,18 @@ def sqlite_project(tmp_path: Path) -> dict[str, Any]:
     return {"DATABASES": {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(database)}}}
 
 
+def run_in_sqlite_project(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in the example project on SQLite: Django's settings are read
+    once per process, so each test that needs its own settings runs in its own."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=project_env(sqlite_project(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def postgres_project(url: str, password: str = "") -> dict[str, Any]:
     """DATABASES naming the PostgreSQL server of ``url`` (the test server)."""
     from urllib.parse import urlsplit
@@ -533,13 +545,7 @@ with override_settings(SHAREDSTATE_URL="sqlite:///{tmp_path}/other.db"):
 assert [global_obj.query()] == [3]
 print(state.settings.url)
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=project_env(sqlite_project(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_in_sqlite_project(tmp_path, code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"sqlite:///{tmp_path}/data/sharedstate.db"
     assert (tmp_path / "other.db").exists()
@@ -563,13 +569,7 @@ with state.transaction(global_obj) as obj:
 assert global_obj.param == 3
 print(sorted(state.store.names()))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=project_env(sqlite_project(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_in_sqlite_project(tmp_path, code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         "[('counter', 'visits'), ('lock', 'report'), ('object', 'global_obj')]"
@@ -599,12 +599,6 @@ with transaction.atomic():
 print(global_obj.param, sent)
 """
     (tmp_path / "data").mkdir()
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=project_env(sqlite_project(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_in_sqlite_project(tmp_path, code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2 [2]"

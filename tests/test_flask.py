@@ -19,9 +19,10 @@ from sharedstate.demo import HOST, Mode, Server, _burst, free_port  # noqa: E402
 from sharedstate.examples import SomeObj  # noqa: E402
 from sharedstate.flask import SharedState  # noqa: E402
 
+from .cli_helpers import check_show_then_reset, run_app_cli  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "flask_app"
-BIN = Path(sys.executable).parent
 
 
 class OtherObj:
@@ -256,15 +257,7 @@ def home():
 
 
 def flask_cli(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, FLASK_SHAREDSTATE_URL=url)
-    return subprocess.run(
-        [str(BIN / "flask"), "--app", str(tmp_path / "cli_app.py"), "sharedstate", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_app_cli("flask", str(tmp_path / "cli_app.py"), tmp_path, {"FLASK_SHAREDSTATE_URL": url}, *args)
 
 
 def test_flask_sharedstate_show_and_reset(tmp_path: Path) -> None:
@@ -285,26 +278,8 @@ def test_flask_sharedstate_show_and_reset(tmp_path: Path) -> None:
     for _ in range(4):
         client.get("/")
 
-    listing = flask_cli(tmp_path, url, "show")
-    assert listing.returncode == 0, listing.stderr
-    assert url in listing.stdout
-    assert "global_obj" in listing.stdout and "param=4" in listing.stdout
-    assert "visits" in listing.stdout and "4" in listing.stdout
-    assert "declared_only" in listing.stdout and "nothing stored yet" in listing.stdout
-
-    one = flask_cli(tmp_path, url, "show", "global_obj")
-    assert one.returncode == 0, one.stderr
-    assert "param = 4" in one.stdout
-
-    missing = flask_cli(tmp_path, url, "show", "nope")
-    assert missing.returncode != 0 and "nothing named 'nope'" in missing.stderr
-
-    reset = flask_cli(tmp_path, url, "reset", "global_obj", "--yes")
-    assert reset.returncode == 0, reset.stderr
+    check_show_then_reset(lambda *args: flask_cli(tmp_path, url, *args), url)
     assert client.get("/").text == "1 5"  # the factory ran again; the counter was not reset
-
-    refused = flask_cli(tmp_path, url, "reset", "visits")  # asks first; no answer: aborted
-    assert refused.returncode != 0
     with module.app.app_context():
         assert module.visits.get() == 5
 

@@ -16,19 +16,18 @@ no waiting inside a transaction); for them the test checks exactness only.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 pytest.importorskip("gevent")
+
+from .proxies import DelayingProxy, proxy_in_front  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DELAY = 0.03  # seconds each reply from a server is held back
@@ -100,48 +99,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-class DelayingProxy:
-    """Forwards 127.0.0.1:``port`` to ``target``, holding every reply back ``delay`` s."""
-
-    def __init__(self, target: tuple[str, int], delay: float) -> None:
-        self.target = target
-        self.delay = delay
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.closed:
-            try:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                return
-            for pair in ((client, upstream, 0.0), (upstream, client, self.delay)):
-                threading.Thread(target=self._pump, args=pair, daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket, delay: float) -> None:
-        try:
-            while chunk := source.recv(65536):
-                if delay:
-                    time.sleep(delay)
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.closed = True
-        self.listener.close()
-
-
 @pytest.fixture
 def proxied_url(store_url: str, backend_name: str) -> Iterator[tuple[str, bool]]:
     """(URL, whether it goes through the delaying proxy)."""
@@ -149,12 +106,8 @@ def proxied_url(store_url: str, backend_name: str) -> Iterator[tuple[str, bool]]
     if not parts.port and backend_name not in ("redis", "postgresql", "memcached", "manager"):
         yield store_url, False
         return
-    proxy = DelayingProxy((parts.hostname or "127.0.0.1", parts.port), DELAY)
-    netloc = parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
-    try:
-        yield urlunsplit(parts._replace(netloc=netloc)), True
-    finally:
-        proxy.close()
+    with proxy_in_front(store_url, lambda target: DelayingProxy(target, DELAY)) as (url, _):
+        yield url, True
 
 
 @pytest.mark.slow

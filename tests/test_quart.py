@@ -5,7 +5,6 @@ simultaneous HTTP clients, exact."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +28,8 @@ from .asgi_helpers import (  # noqa: E402
     serve,
     unique_prefix,
 )
+from .cli_helpers import check_show_then_reset, run_app_cli  # noqa: E402
 from .conftest import with_prefix  # noqa: E402
-
-BIN = Path(sys.executable).parent
 
 
 class OtherObj:
@@ -297,15 +295,7 @@ async def home():
 
 
 def quart_cli(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, QUART_SHAREDSTATE_URL=url)
-    return subprocess.run(
-        [str(BIN / "quart"), "--app", "cli_app", "sharedstate", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_app_cli("quart", "cli_app", tmp_path, {"QUART_SHAREDSTATE_URL": url}, *args)
 
 
 def test_quart_sharedstate_show_and_reset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -325,26 +315,8 @@ def test_quart_sharedstate_show_and_reset(tmp_path: Path, monkeypatch: pytest.Mo
         return pages
 
     asyncio.run(visit(4))
-    listing = quart_cli(tmp_path, url, "show")
-    assert listing.returncode == 0, listing.stderr
-    assert url in listing.stdout
-    assert "global_obj" in listing.stdout and "param=4" in listing.stdout
-    assert "visits" in listing.stdout and "4" in listing.stdout
-    assert "declared_only" in listing.stdout and "nothing stored yet" in listing.stdout
-
-    one = quart_cli(tmp_path, url, "show", "global_obj")
-    assert one.returncode == 0, one.stderr
-    assert "param = 4" in one.stdout
-
-    missing = quart_cli(tmp_path, url, "show", "nope")
-    assert missing.returncode != 0 and "nothing named 'nope'" in missing.stderr
-
-    reset = quart_cli(tmp_path, url, "reset", "global_obj", "--yes")
-    assert reset.returncode == 0, reset.stderr
+    check_show_then_reset(lambda *args: quart_cli(tmp_path, url, *args), url)
     assert asyncio.run(visit(1)) == ["1 5"]  # the factory ran again; the counter was not reset
-
-    refused = quart_cli(tmp_path, url, "reset", "visits")  # asks first; no answer: aborted
-    assert refused.returncode != 0
     assert "visits" in quart_cli(tmp_path, url, "show", "visits").stdout
 
 

@@ -101,7 +101,7 @@ def lock_state(store: Store, name: str) -> str:
     """Whether lock ``name`` is held, by which token and for how long, read from its record."""
     record = store.backend.load(store.prefix + "l:" + name)
     try:
-        state = json.loads(record.data) if record is not None and record.data else {}
+        state: Any = json.loads(record.data) if record is not None and record.data else {}
     except ValueError:
         return "damaged lease record"
     if state.get("o") and state.get("e", 0) > time.time():

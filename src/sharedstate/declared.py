@@ -7,8 +7,8 @@ function for the :class:`StoreHolder` in force (Flask: the app in use; Django: t
 project's settings) and calls the real :class:`~sharedstate.SharedObject`, counter or lock,
 made there on first use.
 
-Both integrations (``sharedstate.flask``, ``sharedstate.django``) build on this module, so
-a stand-in behaves the same in either.
+The integrations (``sharedstate.flask``, ``sharedstate.quart``, ``sharedstate.django``)
+build on this module, so a stand-in behaves the same in each.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from .aio import AsyncStore, connect_async
 from .bounded import trim
 from .counters import Counter
 from .locks import Lease, Lock
@@ -99,6 +100,30 @@ class StoreHolder:
         """Closes this process's connections (they reopen on next use)."""
         if self._store is not None:
             self._store.close()
+
+
+class AsyncStoreHolder(StoreHolder):
+    """A holder whose store is a :func:`sharedstate.connect_async` store, so what it
+    resolves (objects, counters, locks) is awaited. Put before the holder that says where
+    the configuration comes from: ``class AppStore(AsyncStoreHolder, AppConfigStore)``."""
+
+    _store: AsyncStore | None  # type: ignore[assignment]
+
+    @property
+    def store(self) -> AsyncStore:  # type: ignore[override]
+        """The async store (lazy: making it opens nothing; it connects per event loop)."""
+        store = self._store
+        if store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = connect_async(self.url, **self.connect_options())
+                store = self._store
+        return store
+
+    async def aclose(self) -> None:
+        """Closes this process's connections in this event loop (they reopen on next use)."""
+        if self._store is not None:
+            await self._store.aclose()
 
 
 Holder = Callable[[], StoreHolder]
@@ -283,7 +308,7 @@ class DeclaredAsyncCounter(DeclaredCounter):
 
     async def set(self, value: int) -> None:  # type: ignore[override]
         """Sets the value."""
-        await self._resolve().set(value)  # type: ignore[func-returns-value]
+        await self._resolve().set(value)  # type: ignore[func-returns-value,misc]
 
     def __int__(self) -> int:
         raise TypeError("an async counter is read with `await counter.get()`")
@@ -321,6 +346,7 @@ def resolve_target(holder: StoreHolder, target: Any, declared: dict[str, Declare
 
 
 __all__ = [
+    "AsyncStoreHolder",
     "DeclaredAsyncCounter",
     "DeclaredAsyncLock",
     "DeclaredCounter",

@@ -64,7 +64,7 @@ def shared_app(cls: type = SomeObj, url: str | None = None, prefix: str | None =
     app.config["SHAREDSTATE_URL"] = url
     app.config["SHAREDSTATE_PREFIX"] = prefix
     state = SharedState(app)
-    global_obj = state.object("global_obj", cls, 0)
+    global_obj: Any = state.object("global_obj", cls, 0)
 
     @app.route("/")
     def home():
@@ -102,7 +102,7 @@ def create_app(url: str | None = None, prefix: str | None = None) -> _ServedBy:
     arguments or the environment (the demo sets them for each server it starts)."""
     url = url or os.environ.get(URL_VARIABLE)
     prefix = prefix if prefix is not None else os.environ.get(PREFIX_VARIABLE, "")
-    mounts = {
+    mounts: dict[str, Any] = {
         "/naive": naive_app(SomeObj),
         "/naive-io": naive_app(SomeObjWithIO),
         "/sharedstate": shared_app(SomeObj, url, f"{prefix}sharedstate-"),

@@ -18,6 +18,7 @@ fewer per-process copies than the deployment really has.
 from __future__ import annotations
 
 import sys
+from collections.abc import Set
 from typing import Any
 
 HOST = "127.0.0.1"
@@ -47,17 +48,12 @@ def uvicorn_command(port: int, workers: int, threads: int) -> list[str]:
 
 
 def gunicorn_uvicorn_command(port: int, workers: int, threads: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        f"--bind={HOST}:{port}",
-        f"--workers={workers}",
-        "--worker-class=uvicorn_worker.UvicornWorker",
-        "--graceful-timeout=2",
-        "--log-level=info",
-        f"{APP}:create_app()",
-    ]
+    # the demo's gunicorn command line, with the uvicorn worker (imported here, at call
+    # time: demo_modes builds its table from this module's)
+    from .demo_modes import gunicorn_command
+
+    command = gunicorn_command("uvicorn_worker.UvicornWorker", app=f"{APP}:create_app()")
+    return command(port, workers, threads)
 
 
 def hypercorn_command(port: int, workers: int, threads: int) -> list[str]:
@@ -98,7 +94,7 @@ ASGI_SERVERS: tuple[tuple[str, str, Any, bytes, tuple[str, ...]], ...] = (
 )
 
 
-def asgi_notes(rows: list[Any], asgi_modes: set[str]) -> list[str]:
+def asgi_notes(rows: list[Any], asgi_modes: Set[str]) -> list[str]:
     """What the ASGI rows of this run mean, in words (only for what the run showed)."""
     notes: list[str] = []
     asgi = [row for row in rows if row.mode in asgi_modes]

@@ -141,8 +141,8 @@ class AsyncCombiner:
             # the worker itself was cancelled (its loop is closing, or the store closed):
             # nothing queued can run any more in this loop
             for call in (*batch, *self._queue):
-                if not call.future.done():
-                    call.future.cancel()
+                if not call.future.done():  # type: ignore[union-attr]  # a queued call has one
+                    call.future.cancel()  # type: ignore[union-attr]
                 call.state = DONE
             self._queue.clear()
             raise

@@ -177,8 +177,9 @@ def parse_manager_url(url: str) -> tuple[str, int, bytes]:
         raise InvalidURLError(
             f"{redact_url(url)} needs a host and a port: manager://HOST:PORT?authkey=..."
         )
+    # (a split in two is a (name, value) pair)
     authkey = dict(
-        pair.split("=", 1) if "=" in pair else (pair, "") for pair in parts.query.split("&") if pair
+        pair.split("=", 1) if "=" in pair else (pair, "") for pair in parts.query.split("&") if pair  # type: ignore[misc]
     ).get("authkey", "")
     if not authkey:
         raise InvalidURLError(

@@ -353,7 +353,7 @@ class MemcachedBackend(Backend):
         present: set[bytes] = set()
         for first in range(0, len(candidates), 100):
             chunk = candidates[first : first + 100]
-            present.update(self._run(lambda client, chunk=chunk: client.get_many(chunk)))
+            present.update(self._run(lambda client, chunk=chunk: client.get_many(chunk)))  # type: ignore[misc]
         skip = len(self.namespace)
         return [
             unquote(k.decode("ascii")[skip:])

@@ -17,8 +17,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import sharedstate
 
@@ -52,8 +53,16 @@ TARGETS: dict[str, dict[tuple[str, str], float]] = {
         ("counter incr", "raw increment"): 0.9,
     },
 }
-TARGETS["rediss"] = TARGETS["redis"]
-TARGETS["postgres"] = TARGETS["postgresql"]
+
+
+def with_scheme_aliases(targets: dict[str, dict[tuple[str, str], float]]) -> None:
+    """Adds the schemes that name the same backend (``rediss``, ``postgres``), so a table
+    is written once per backend."""
+    targets["rediss"] = targets["redis"]
+    targets["postgres"] = targets["postgresql"]
+
+
+with_scheme_aliases(TARGETS)
 
 
 @dataclass
@@ -149,31 +158,38 @@ def run_window(layout: Layout, window: float, make: OperationFactory) -> tuple[f
         if status != "ok":
             raise RuntimeError(f"a benchmark worker failed: {payload}")
         return (payload - layout.threads) / window, payload
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    go = context.Event()
-    children = [
-        context.Process(target=_process_main, args=(make, layout.threads, go, window, queue))
-        for _ in range(layout.processes)
-    ]
-    for child in children:
-        child.start()
-    try:
+    with forked(_process_main, layout.processes, (make, layout.threads), window) as (queue, go):
         time.sleep(0.2)  # let every process connect before the window opens
         go.set()
         total = 0
-        for _ in children:
+        for _ in range(layout.processes):
             status, payload = queue.get(timeout=window + 120)
             if status != "ok":
                 raise RuntimeError(f"a benchmark worker failed: {payload}")
             total += payload
+    calls_in_window = total - layout.processes * layout.threads
+    return calls_in_window / window, total
+
+
+@contextmanager
+def forked(target: Callable[..., None], processes: int, args: tuple[Any, ...], window: float) -> Iterator[tuple[Any, Any]]:
+    """Forks ``processes`` children running ``target(*args, go, window, queue)`` and gives
+    the queue they report on and the event that opens their window; on the way out every
+    child is joined, or killed when it does not end, so a failed window leaves none behind.
+    Forked, not spawned: the operation factories are closures, which only fork carries."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    go = context.Event()
+    children = [context.Process(target=target, args=(*args, go, window, queue)) for _ in range(processes)]
+    for child in children:
+        child.start()
+    try:
+        yield queue, go
     finally:
         for child in children:
             child.join(10)
             if child.is_alive():
                 child.kill()
-    calls_in_window = total - layout.processes * layout.threads
-    return calls_in_window / window, total
 
 
 # -- the operations ----------------------------------------------------------------------
@@ -204,6 +220,12 @@ def _raw(url: str, raw_class: type[RawOperations], method: Callable[[RawOperatio
     return make
 
 
+def _extra_operation(label: str) -> Callable[[RawOperations], Callable[[], int]]:
+    """The raw operation ``label`` of a backend's extras, taken from each thread's own raw
+    object (its connection)."""
+    return lambda raw: raw.extra_operations()[label]
+
+
 def _final_ours(url: str, operation: str, name: str) -> int:
     with sharedstate.connect(url) as store:
         if operation == "object call":
@@ -226,41 +248,72 @@ def run_benchmark(
         "raw increment": lambda r: r.counter_incr,
     }
     for label in probe.extra_operations():
-        raw_operations[label] = lambda r, label=label: r.extra_operations()[label]
+        raw_operations[label] = _extra_operation(label)
     probe.close()
 
-    measurements: list[Measurement] = []
-    ratios: list[Ratio] = []
-    pairs = [("object call", "raw read-modify-write"), ("counter incr", "raw increment")]
+    def measure(kind: str, label: str, name: str, layout: Layout) -> tuple[float, int, int]:
+        if kind == "sharedstate":
+            rate, calls = run_window(layout, window, _ours(url, label, name))
+            return rate, calls, _final_ours(url, label, name)
+        raw = raw_class(url, name)
+        raw.setup()
+        rate, calls = run_window(layout, window, _raw(url, raw_class, raw_operations[label], name))
+        final = raw.read()
+        raw.close()
+        return rate, calls, final
+
     progress("warming up (connections, server caches, SQLite's WAL file)")
     _warm_up(url, raw_class, window)
+    return measure_layouts(
+        layouts, rounds, PAIRS, list(raw_operations), TARGETS.get(scheme, {}), measure, progress
+    )
+
+
+#: each of our operations beside the raw operation that does the same work
+PAIRS = [("object call", "raw read-modify-write"), ("counter incr", "raw increment")]
+
+class Labelled(Protocol):
+    """A layout, as far as the rounds need it: its name in the progress and the report."""
+
+    @property
+    def label(self) -> str: ...
+
+
+LayoutT = TypeVar("LayoutT", bound=Labelled)
+
+
+def measure_layouts(
+    layouts: list[LayoutT],
+    rounds: int,
+    pairs: list[tuple[str, str]],
+    raw_labels: list[str],
+    wanted: dict[tuple[str, str], float],
+    measure: Callable[[str, str, str, LayoutT], tuple[float, int, int]],
+    progress: Callable[[str], None],
+    tag: str = "",
+) -> tuple[list[Measurement], list[Ratio]]:
+    """The rounds of every layout, sync or async alike: ``measure(kind, label, name,
+    layout)`` runs one window on the fresh ``name`` and gives (calls/second, calls made,
+    final value), so a window that lost or doubled a call marks its measurement inexact.
+    Ours and raw take turns within a round so that a noisy machine's drift hits both."""
+    measurements: list[Measurement] = []
+    ratios: list[Ratio] = []
     for layout in layouts:
-        ours = {op: Measurement(layout.label, op, "sharedstate") for op in ("object call", "counter incr")}
-        raws = {op: Measurement(layout.label, op, "raw") for op in raw_operations}
+        ours = {op: Measurement(layout.label, op, "sharedstate") for op, _ in pairs}
+        raws = {op: Measurement(layout.label, op, "raw") for op in raw_labels}
         for round_number in range(rounds):
-            for our_op, raw_op in _schedule(pairs, raw_operations):
+            for our_op, raw_op in _schedule(pairs, raws):
                 for kind, label in (("sharedstate", our_op), ("raw", raw_op)):
                     if label is None:
                         continue
                     name = f"bench-{uuid.uuid4().hex[:10]}"
-                    progress(f"{layout.label}: {label} (round {round_number + 1}/{rounds})")
-                    if kind == "sharedstate":
-                        rate, calls = run_window(layout, window, _ours(url, label, name))
-                        final = _final_ours(url, label, name)
-                        target = ours[label]
-                    else:
-                        raw = raw_class(url, name)
-                        raw.setup()
-                        rate, calls = run_window(layout, window, _raw(url, raw_class, raw_operations[label], name))
-                        final = raw.read()
-                        raw.close()
-                        target = raws[label]
+                    progress(f"{layout.label}: {tag}{label} (round {round_number + 1}/{rounds})")
+                    rate, calls, final = measure(kind, label, name, layout)
+                    target = ours[label] if kind == "sharedstate" else raws[label]
                     target.ops_per_second.append(rate)
                     target.exact = target.exact and final == calls
         measurements.extend([*ours.values(), *raws.values()])
-        wanted = TARGETS.get(scheme, {})
-        compared = {*pairs, *wanted}
-        for our_op, raw_op in sorted(compared):
+        for our_op, raw_op in sorted({*pairs, *wanted}):
             if raw_op in raws and raws[raw_op].median > 0:
                 ratios.append(
                     Ratio(layout.label, our_op, raw_op, ours[our_op].median / raws[raw_op].median, wanted.get((our_op, raw_op)))

@@ -25,7 +25,7 @@ class PostgresRaw(RawOperations):
 
     def object_call(self) -> int:
         with self.connection.transaction():
-            (value,) = self.connection.execute(
+            (value,) = self.connection.execute(  # type: ignore[misc]  # setup() made the row
                 "SELECT value FROM bench_raw WHERE name = %s FOR UPDATE", (self.name,)
             ).fetchone()
             self.connection.execute(
@@ -34,13 +34,13 @@ class PostgresRaw(RawOperations):
         return value + 1
 
     def counter_incr(self) -> int:
-        (value,) = self.connection.execute(
+        (value,) = self.connection.execute(  # type: ignore[misc]  # setup() made the row
             "UPDATE bench_raw SET value = value + 1 WHERE name = %s RETURNING value", (self.name,)
         ).fetchone()
         return value
 
     def read(self) -> int:
-        return self.connection.execute(
+        return self.connection.execute(  # type: ignore[index]  # setup() made the row
             "SELECT value FROM bench_raw WHERE name = %s", (self.name,)
         ).fetchone()[0]
 

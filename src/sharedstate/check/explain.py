@@ -53,7 +53,8 @@ def explain(piece: list[Operation], model: Model, deadline: float = INF) -> list
         return sentences
     # Speak of the latest-called operation found illegal somewhere (usually the read
     # that saw the impossible value), else of the one the search got stuck on.
-    subject = max(result.tried_states, key=lambda i: (piece[i].call, i), default=result.blocked)
+    # not None: when both are empty it returned above
+    subject: int = max(result.tried_states, key=lambda i: (piece[i].call, i), default=result.blocked)  # type: ignore[assignment]
     x = piece[subject]
     before = [op for op in piece if op.end < x.call]
     text = f"{client(x)}'s {returned(x, model)}"

@@ -284,7 +284,7 @@ def _worker(
         plan = workload_plan(cls)
         methods = sorted(plan)
         store = sharedstate.connect(url)
-        obj = store.object(name, cls)
+        obj: Any = store.object(name, cls)
         records: list[dict[str, Any]] = []
         lock = threading.Lock()
         start = threading.Barrier(threads)

@@ -159,7 +159,7 @@ def linearize(
                     lo += 1
                     if not lin & bits[i]:
                         checked += 1
-                        if not guards[i](state, lin):
+                        if not guards[i](state, lin):  # type: ignore[misc]  # gorder: set guards only
                             dead = True
                             break
         if not dead:

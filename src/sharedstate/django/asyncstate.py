@@ -27,31 +27,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..aio import AsyncStore, connect_async
-from ..declared import DeclaredAsyncCounter, DeclaredAsyncLock, check_declared_name, resolve_target
+from ..aio import AsyncStore
+from ..declared import (
+    AsyncStoreHolder,
+    DeclaredAsyncCounter,
+    DeclaredAsyncLock,
+    check_declared_name,
+    resolve_target,
+)
 from .state import WATCHED_SETTINGS, DjangoState, SettingsStore
 
 
-class AsyncSettingsStore(SettingsStore):
+class AsyncSettingsStore(AsyncStoreHolder, SettingsStore):
     """The async store the settings name, made at first use (making it opens nothing)."""
-
-    @property
-    def store(self) -> AsyncStore:  # type: ignore[override]
-        store = self._store
-        if store is None:
-            with self._lock:
-                if self._store is None:
-                    self._store = connect_async(self.url, **self.connect_options())  # type: ignore[assignment]
-                store = self._store
-        return store  # type: ignore[return-value]
 
     def close(self) -> None:
         """Nothing to do synchronously: each event loop's connections go with it (or
         ``await astate.aclose()`` in the loop that used them)."""
-
-    async def aclose(self) -> None:
-        if self._store is not None:
-            await self._store.aclose()  # type: ignore[attr-defined]
 
 
 class AsyncDjangoState(DjangoState):
@@ -75,8 +67,10 @@ class AsyncDjangoState(DjangoState):
         """A leased, fenced lock ``name``: ``async with astate.lock("report") as lease:``."""
         return DeclaredAsyncLock(self._current, name, ttl, timeout)
 
-    @asynccontextmanager  # type: ignore[override]
-    async def transaction(self, target: str | Any, ttl: float | None = None) -> AsyncIterator[Any]:
+    @asynccontextmanager
+    async def transaction(  # type: ignore[override]  # the async twin of DjangoState's
+        self, target: str | Any, ttl: float | None = None
+    ) -> AsyncIterator[Any]:
         """Several calls on one object as one atomic step (the calls inside are plain)."""
         holder = self._holder
         target = resolve_target(holder, target, self._declared)

@@ -153,7 +153,7 @@ def default_url(databases: dict[str, Any], base_dir: Any) -> tuple[str, str, boo
 def store_settings(settings: Any = None) -> StoreSettings:
     """Reads the project's settings (``django.conf.settings`` unless given)."""
     if settings is None:
-        from django.conf import settings
+        from django.conf import settings  # type: ignore[no-redef]
     url = getattr(settings, "SHAREDSTATE_URL", None)
     if url:
         source, fallback = "SHAREDSTATE_URL", False

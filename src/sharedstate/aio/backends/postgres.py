@@ -246,7 +246,7 @@ class AsyncPostgresBackend(AsyncBackend):
                     raise
             except psycopg.errors.NumericValueOutOfRange as exc:  # bigint: the statement failed
                 raise sync.counter_overflow(key, f"adding {delta} would take it out of range") from exc
-            return int(row[0])
+            return int(row[0])  # type: ignore[index]  # the upsert returns its row
 
         sent_at = time.monotonic()
         try:

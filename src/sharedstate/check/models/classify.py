@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -113,8 +114,8 @@ def _role(function: Any) -> Role | None:
         body = body[:-1]
     if len(body) != 1:
         return None
-    role = _changer(body[0], me, params)
-    return replace(role, arity=arity) if role is not None else None
+    changer = _changer(body[0], me, params)
+    return replace(changer, arity=arity) if changer is not None else None
 
 
 def _is_docstring(stmt: ast.stmt) -> bool:
@@ -195,9 +196,9 @@ def _names(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-def _bindings(func: ast.FunctionDef) -> list[tuple[list[ast.AST], ast.AST]]:
+def _bindings(func: ast.FunctionDef) -> list[tuple[Sequence[ast.AST], ast.AST]]:
     """(targets, value) of every binding in the function: taint flows from value to targets."""
-    found: list[tuple[list[ast.AST], ast.AST]] = []
+    found: list[tuple[Sequence[ast.AST], ast.AST]] = []
     for node in ast.walk(func):
         if isinstance(node, ast.Assign):
             found.append((node.targets, node.value))
@@ -219,9 +220,9 @@ def _is_pure(func: ast.FunctionDef, me: str) -> bool:
     grew = True
     while grew:
         grew = False
-        for targets, value in bindings:
+        for bound, value in bindings:
             if _names(value) & tainted:
-                for target in targets:
+                for target in bound:
                     new = _names(target) - tainted
                     if new:
                         tainted |= new

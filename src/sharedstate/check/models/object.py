@@ -46,7 +46,7 @@ _MISSING: Any = object()
 def attributes(obj: Any) -> dict[str, Any]:
     """An object's state: its ``__dict__`` plus any ``__slots__`` values."""
     state = dict(getattr(obj, "__dict__", {}))
-    for name in _slots(type(obj)):
+    for name in _slots(type(obj)):  # type: ignore[arg-type]  # a class is hashable
         if hasattr(obj, name):
             state[name] = getattr(obj, name)
     return state
@@ -73,7 +73,7 @@ def _copier(cls: type) -> Callable[[Any], Any]:
     deep = copy.deepcopy
 
     def clone(obj: Any) -> Any:
-        other = new(cls)
+        other: Any = new(cls)
         other.__dict__.update(
             {k: v if type(v) in _ATOMIC else deep(v) for k, v in obj.__dict__.items()}
         )
@@ -230,17 +230,18 @@ class ObjectModel(Model):
             known = memo.get(state, _MISSING)
             if known is not _MISSING:
                 return known
-            if reader and _plain(self._attrs[state].get(name, _MISSING), role.via):
+            # (``reader`` and ``changer`` say that ``role`` and ``name`` are not None)
+            if reader and _plain(self._attrs[state].get(name, _MISSING), role.via):  # type: ignore[arg-type,union-attr]
                 # ``return self.a`` on plain data: the result is the attribute, no need to run
                 outcome = state if (op.pending or values[state] == target) else ILLEGAL
                 memo[state] = outcome
                 return outcome
             if changer:
                 before = self._attrs[state]
-                new = _effect(role, before.get(name, _MISSING), arg)
+                new = _effect(role, before.get(name, _MISSING), arg)  # type: ignore[arg-type]
                 if new is not _MISSING:  # the source fixes the effect on str and list values
                     after = dict(before)
-                    after[name] = new
+                    after[name] = new  # type: ignore[index]
                     outcome = self._intern(after, None) if returns_none else ILLEGAL
                     memo[state] = outcome
                     return outcome
@@ -289,7 +290,7 @@ class ObjectModel(Model):
             new = after.get(name)
             if role.kind == WRITE:
                 return freeze(new) == freeze(arg)
-            old = before.get(name)
+            old = before.get(name)  # type: ignore[arg-type]  # a writer's or appender's role names it
             if isinstance(new, str):
                 return new == (old or "") + arg if isinstance(arg, str) else False
             if isinstance(new, list):
