@@ -56,7 +56,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
-from .backends.base import UNKNOWN, Backend, Record, deadline_scope
+from .backends.base import _DEADLINE, UNKNOWN, Backend, Record, deadline_scope
 from .bounded import trim
 from .errors import (
     OutcomeUnknownError,
@@ -222,17 +222,17 @@ class Engine:
                         data = written.encode()
                     else:  # an embedded store keeps no ids; a record without a hold is all payload
                         call_id, written, data = None, Frame(payload), payload
+                    token = _DEADLINE.set(deadline) if backend.reads_deadline else None
                     try:
-                        if backend.reads_deadline:
-                            with deadline_scope(deadline):
-                                ok, current = backend.compare_and_set(key, record.version, data)
-                        else:
-                            ok, current = backend.compare_and_set(key, record.version, data)
+                        ok, current = backend.compare_and_set(key, record.version, data)
                     except SharedStateError as exc:
                         if not request_sent(exc):
                             raise
                         lost = (record.version, outcome)
                         return self.drive(self.steps(key, change, deadline, owner, hold, wait, call_id, lost))
+                    finally:
+                        if token is not None:  # (``deadline_scope``, without its two calls)
+                            _DEADLINE.reset(token)
                     if ok and current is not None:  # a successful write returns its record
                         self.cache[key] = current
                         self._frames[key] = (current, written)

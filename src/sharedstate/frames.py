@@ -11,6 +11,7 @@ never restart.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 
@@ -28,7 +29,9 @@ class _Ids:
         self.reseed()
 
     def reseed(self) -> None:
-        self.prefix = os.urandom(6).hex()
+        # 48 random bits in 8 characters (no ',', '|', ':' or newline among them): every
+        # write carries the ids of the last ones, so each character is sent 16 times
+        self.prefix = base64.urlsafe_b64encode(os.urandom(6)).decode("ascii")
         self.count = itertools.count(1)
 
 
