@@ -483,7 +483,7 @@ def test_fork_from_user_code_run_inside_a_sqlite_call_does_not_wait_for_itself()
                 os._exit(0)
             assert time.monotonic() - started < FORK_WAIT / 5
             assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-    assert not GATE._inside and not GATE._forking
+    assert not GATE.inside and not GATE.forking
 
 
 # -- item: Redis persistence -----------------------------------------------------------------

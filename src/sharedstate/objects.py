@@ -156,6 +156,9 @@ class Objects:
         #: (``bounded.py``): an evicted entry costs one decode
         self._instances: dict[str, tuple[Record, Any]] = {}
         self._holding = threading.local()  # keys this thread holds in a transaction
+        #: one entry per transaction open in this process (any thread); appends and pops
+        #: are atomic under the GIL, so no lock (which a fork could copy held)
+        self._transactions: list[None] = []
 
     def forget(self, key: str) -> None:
         """Drops the reusable instance of ``key`` (see ``bounded.py``)."""
@@ -190,7 +193,9 @@ class Objects:
         record, (instance, ((result, error),)) = self.engine.run(key, change, deadline)
         if error is not None:
             raise error
-        if record is not None and type(result) in _IMMUTABLE and _immutable_arguments(payload):
+        if record is not None and type(result) in _IMMUTABLE and (
+            (not payload[1] and not payload[2]) or _immutable_arguments(payload)
+        ):
             self._keep(key, record, instance)
         return result
 
@@ -282,6 +287,8 @@ class Objects:
 
     def check_not_holding(self, spec: ObjectSpec) -> None:
         """A thread inside its own transaction on ``spec`` must not wait for itself."""
+        if not self._transactions:  # none open in this process: every call's path
+            return
         ends = getattr(self._holding, "keys", {}).get(spec.key)
         if ends is not None and time.monotonic() < ends:
             raise ConfigurationError(
@@ -302,20 +309,25 @@ class Objects:
             key, self.take_change(spec), time.monotonic() + self.timeout, owner=owner, hold=(owner, ttl)
         )
         holding = self._holding.__dict__.setdefault("keys", {})
+        self._transactions.append(None)
         holding[key] = started + ttl
         self._instances.pop(key, None)
         try:
             yield instance
             data = self.encode(spec, instance)
         except BaseException:
-            holding.pop(key, None)
+            self._leave(holding, key)
             try:  # release the hold; the block's own exception is the one to report
                 self._finish(spec, owner, None, ttl)
             except SharedStateError:
                 pass  # the hold then ends with its ttl
             raise
-        holding.pop(key, None)
+        self._leave(holding, key)
         self._finish(spec, owner, data, ttl)
+
+    def _leave(self, holding: dict[str, float], key: str) -> None:
+        holding.pop(key, None)
+        self._transactions.pop()
 
     def take_change(self, spec: ObjectSpec) -> Change:
         """The change that opens a transaction: the state stays, the outcome is an instance."""
@@ -454,7 +466,8 @@ class SharedObject(Generic[T]):
                 return object.__getattribute__(self, name)
             except AttributeError:
                 pass
-        return _attribute(self, name)
+        method = _SPEC_OF(self).methods.get(name)  # a method made before: every call's path
+        return method if method is not None else _attribute(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         _dunder(self, "__setattr__", name, value)
@@ -494,6 +507,11 @@ class SharedObject(Generic[T]):
     def __repr__(self) -> str:
         spec = _spec(self)
         return f"<SharedObject {spec.name!r} of {spec.cls.__qualname__}>"
+
+
+
+#: reads a proxy's spec straight from its slot (``object.__getattribute__`` costs a lookup)
+_SPEC_OF = SharedObject.__dict__["_spec"].__get__
 
 
 def _reversed_list(instance: Any) -> list[Any]:

@@ -34,24 +34,24 @@ class ForkGate:
     """``with GATE:`` blocks never overlap a ``fork()`` of this process."""
 
     def __init__(self) -> None:
-        self._inside: list[None] = []  # one entry per thread inside
-        self._forking = False
+        self.inside: list[None] = []  # one entry per thread inside
+        self.forking = False
         self._opened = threading.Event()  # set while no fork is under way
         self._opened.set()
         self.outside = _Outside(self)
 
     def __enter__(self) -> None:
-        self._inside.append(None)  # first announce, then look: see before_fork
-        if self._forking:
-            self._inside.pop()
+        self.inside.append(None)  # first announce, then look: see before_fork
+        if self.forking:
+            self.inside.pop()
             self._opened.wait(FORK_WAIT)
-            self._inside.append(None)
+            self.inside.append(None)
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            self._inside.pop()
+            self.inside.pop()
         except IndexError:  # entered before a fork, in its parent (the child's gate is new)
             pass
 
@@ -59,15 +59,15 @@ class ForkGate:
     def before_fork(self) -> None:
         """Closes the gate, then waits for the threads inside to leave. A thread that
         announced itself before the gate closed is waited for; one after it sees the gate
-        closed (``_forking`` is set before the count is read) and steps back."""
+        closed (``forking`` is set before the count is read) and steps back."""
         self._opened.clear()
-        self._forking = True
+        self.forking = True
         deadline = time.monotonic() + FORK_WAIT
-        while self._inside and time.monotonic() < deadline:
+        while self.inside and time.monotonic() < deadline:
             time.sleep(0.0001)
 
     def after_fork_in_parent(self) -> None:
-        self._forking = False
+        self.forking = False
         self._opened.set()
 
     def after_fork_in_child(self) -> None:

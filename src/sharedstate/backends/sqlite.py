@@ -204,13 +204,23 @@ class SQLiteBackend(Backend):
         """One autocommit statement; returns the number of rows it changed. The first try
         runs without the retry machinery: this is the hot path of every call."""
         pool = self._connections
-        with GATE:
+        inside = GATE.inside  # ``with GATE:`` written out (this runs on every call)
+        inside.append(None)
+        if GATE.forking:  # a fork is under way: the gate's own path, which waits for it
+            inside.pop()
+            return self._run(lambda c: c.execute(sql, params).rowcount)
+        try:
             connection = pool.acquire()
             try:
                 changed = connection.execute(sql, params).rowcount
             except sqlite3.Error:
                 changed = -1
             pool.release(connection)
+        finally:
+            try:
+                inside.pop()
+            except IndexError:  # entered before a fork, in its parent (see forkgate.py)
+                pass
         if changed < 0:
             return self._run(lambda c: c.execute(sql, params).rowcount)
         return changed
