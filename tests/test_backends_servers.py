@@ -27,6 +27,7 @@ from sharedstate import (
     StoreTimeoutError,
 )
 
+from .models import SomeObj
 from .servers import (
     ServerProcess,
     free_port,
@@ -382,3 +383,34 @@ def test_rediss_speaks_tls_and_checks_the_certificate(tls_redis):
     with sharedstate.connect(f"rediss://127.0.0.1:{port}/0") as untrusting:  # no CA given
         with pytest.raises(BackendUnavailableError, match="certificate verify failed"):
             untrusting.counter("c").incr()
+
+
+def test_redis_frames_each_record_as_the_engine_did(redis_url):
+    """The compare-and-set script takes the last writes' call ids from the record it
+    replaces rather than from the request: what it stores must be, byte for byte, the frame
+    the engine built (the ids of the last 16 writes, in order, then the hold and state),
+    through writes from two stores, a transaction's hold, and more writes than ids kept."""
+    import redis
+
+    from sharedstate.frames import KEEP_IDS, decode_frame
+
+    prefix = f"frames{uuid.uuid4().hex[:8]}-"
+    url = f"{redis_url}?prefix={prefix}"
+    first, second = sharedstate.connect(url), sharedstate.connect(url)
+    objects = [first.object("framed", SomeObj, 0), second.object("framed", SomeObj, 0)]
+    raw = redis.Redis.from_url(redis_url)
+    key = f"sharedstate:{prefix}o:framed"
+    for i in range(KEEP_IDS * 2 + 3):
+        store = (first, second)[i % 2]
+        if i == 7:
+            with store.transaction(objects[i % 2]) as held:
+                held.query()
+        else:
+            objects[i % 2].query()
+        stored = raw.hget(key, "d")
+        assert stored == store._engine.cache[f"{prefix}o:framed"].data
+        frame = decode_frame(stored)
+        assert len(frame.ids) == min(i + 1 + (i >= 7), KEEP_IDS)  # a transaction: two writes
+    assert objects[0].param == KEEP_IDS * 2 + 3
+    first.delete("framed")
+    raw.close()
