@@ -28,7 +28,7 @@ from .errors import (
     UnsupportedClassError,
 )
 from .locks import Lease, Lock
-from .objects import SharedObject
+from .proxy import SharedObject
 from .store import Store, connect
 
 __version__ = "0.1.0"

@@ -21,7 +21,7 @@ from .aio import AsyncStore, connect_async
 from .bounded import trim
 from .counters import Counter
 from .locks import Lease, Lock
-from .objects import SharedObject
+from .proxy import SharedObject
 from .store import Store, connect
 
 T = TypeVar("T")

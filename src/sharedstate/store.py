@@ -36,8 +36,9 @@ from .errors import ClassMismatchError, ConfigurationError, StateLostError
 from .frames import Frame
 from .locks import Lease, Lock
 from .names import check_name
-from .objects import Objects, ObjectSpec, SharedObject, same_class
+from .objects import Objects, ObjectSpec, same_class
 from .options import StoreOptions
+from .proxy import SharedObject
 
 T = TypeVar("T")
 
