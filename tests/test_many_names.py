@@ -5,6 +5,7 @@ evicted entry only costs a reload (or a new combiner, even one evicted while bus
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -103,3 +104,21 @@ def test_trim_drops_the_oldest_quarter():
     assert list(entries) == list(range(26, 101)) and dropped == list(range(26))
     bounded.trim(entries, 100)
     assert len(entries) == 75  # under the limit: untouched
+
+
+def test_async_per_loop_combiners_stay_bounded(store_url, small_limit):
+    """The async store's combiners (one per name and event loop) are kept to the newest
+    names as well; evicted names still count right."""
+    store = sharedstate.connect_async(store_url)
+
+    async def many_names() -> int:
+        for i in range(10 * LIMIT):
+            assert await store.object(f"auser-{i}", YieldingObj, i).query() == i + 1
+            assert await store.counter(f"ac-{i}").incr(i + 1) == i + 1
+        kept = len(store._here().combiners)
+        assert await store.object("auser-0", YieldingObj, 0).query() == 2
+        assert await store.counter("ac-0").incr() == 2
+        await store.aclose()
+        return kept
+
+    assert asyncio.run(many_names()) <= LIMIT + 1

@@ -36,12 +36,9 @@ class AsyncCounter:
             raise TypeError(f"a counter adds whole numbers, not {type(amount).__name__}")
         deadline = time.monotonic() + self.store.timeout
         here = self.store._here()
-        combiner = here.combiners.get(self.key)
-        if combiner is None:
-            execute = self._executor(here.backend)
-            combiner = here.combiners.setdefault(
-                self.key, AsyncCombiner(execute, f"an increment of counter {self.name!r}")
-            )
+        combiner = here.combiners.get(self.key) or here.combiner(
+            self.key, lambda: AsyncCombiner(self._executor(here.backend), f"an increment of counter {self.name!r}")
+        )
         return await combiner.submit(amount, deadline)
 
     async def decr(self, amount: int = 1) -> int:

@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from ..backends.base import _DEADLINE
+from ..bounded import trim
 from ..errors import ConfigurationError, SharedStateError, StateLostError
 from ..frames import new_id
 from ..objects import ObjectSpec
@@ -52,6 +53,16 @@ class _PerLoop:
     def __init__(self, backend: AsyncBackend) -> None:
         self.backend = backend
         self.combiners: dict[str, AsyncCombiner] = {}
+
+    def combiner(self, key: str, make: Callable[[], AsyncCombiner]) -> AsyncCombiner:
+        """This loop's combiner of ``key``, made on first use. Only the newest names keep
+        theirs (``bounded.py``): one evicted while busy merely stops batching with the
+        next one made, since the engine's compare-and-set orders them anyway."""
+        combiner = self.combiners.get(key)
+        if combiner is None:
+            combiner = self.combiners[key] = make()
+            trim(self.combiners)
+        return combiner
 
 
 class AsyncStore:
@@ -223,12 +234,10 @@ class AsyncStore:
         deadline = time.monotonic() + self.timeout
         self._check_not_holding(spec)
         here = self._here()
-        combiner = here.combiners.get(spec.key)
-        if combiner is None:
-            combiner = here.combiners.setdefault(
-                spec.key,
-                AsyncCombiner(self._batch_runner(here, spec), f"a call on shared object {spec.name!r}"),
-            )
+        combiner = here.combiners.get(spec.key) or here.combiner(
+            spec.key,
+            lambda: AsyncCombiner(self._batch_runner(here, spec), f"a call on shared object {spec.name!r}"),
+        )
         return await combiner.submit((method, args, kwargs), deadline)
 
     def _batch_runner(self, here: _PerLoop, spec: ObjectSpec) -> Callable[[list[AsyncCall], Guard], Any]:
