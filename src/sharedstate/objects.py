@@ -180,11 +180,7 @@ class Objects:
         entry = ((*payload, None),)
 
         def change(record: Record | None, frame: Frame) -> tuple[bytes | None, Any]:
-            reused = self._instances.pop(key, None)
-            if reused is not None and reused[0] is record:
-                instance = reused[1]
-            else:
-                instance = self.instance_from(spec, frame)
+            instance = self._instance_for(spec, record, frame)
             return self._apply_calls(spec, entry, instance, frame.payload or None)
 
         record, (instance, ((result, error),)) = self.engine.run(key, change, deadline)
@@ -205,18 +201,20 @@ class Objects:
 
     def batch_change(self, spec: ObjectSpec, batch: list[Call]) -> Change:
         """The engine's change for ``batch`` (shared by the sync and the async drivers)."""
-        key = spec.key
 
         def change(record: Record | None, frame: Frame) -> tuple[bytes | None, Any]:
-            reused = self._instances.pop(key, None)
-            if reused is not None and reused[0] is record:
-                instance = reused[1]
-            else:
-                instance = self.instance_from(spec, frame)
-            before = frame.payload or None
-            return self._apply_batch(spec, batch, instance, before)
+            instance = self._instance_for(spec, record, frame)
+            return self._apply_batch(spec, batch, instance, frame.payload or None)
 
         return change
+
+    def _instance_for(self, spec: ObjectSpec, record: Record | None, frame: Frame) -> Any:
+        """The instance a change runs on: the one kept from this process's own last write
+        when ``record`` is that write's (taken: a change may mutate it), else a decoded one."""
+        reused = self._instances.pop(spec.key, None)
+        if reused is not None and reused[0] is record:
+            return reused[1]
+        return self.instance_from(spec, frame)
 
     def finish_batch(self, spec: ObjectSpec, batch: list[Call], record: Record | None, outcome: Any) -> None:
         """Hands each call of an applied batch its result (``outcome``: the change's)."""
