@@ -49,7 +49,6 @@ writes the replica had not received (``WAIT`` is not used).
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import struct
 import time
@@ -72,7 +71,6 @@ from ..errors import (
     mark_sent,
     request_sent,
 )
-from ..frames import KEEP_IDS, MAGIC
 from . import redis_calls
 from .base import UNKNOWN, Backend, Record, time_left
 from .calls import InDoubt, default_age
@@ -80,64 +78,12 @@ from .pool import IdlePool
 from .redis_calls import (
     CALL_LOG,
     CALLS_KEPT,
+    COMPARE_AND_SET,
     COUNTER_ADD,
     COUNTER_OUTCOME,
     SHAS,
+    pack_compare_and_set,
     pack_script,
-)
-
-#: Atomic compare-and-set of a record. KEYS[1]: the record; ARGV[1]: the expected version
-#: ('' = absent); ARGV[2]: the write's call id ('' = ARGV[3] is the whole new data);
-#: ARGV[3]: the new data after its frame's ids (``|hold\npayload``, see ``frames.py``).
-#: The ids of the last writes are not sent: the script takes them from the stored record
-#: it replaces, keeps the newest ``KEEP_IDS - 1`` and adds the call id, which gives the very
-#: bytes the engine framed (it framed them on the same version), 240 bytes fewer to send
-#: on every call. Returns the new version (an integer) on success, else the current record
-#: as {version, data} ({} when absent): an integer is the cheapest reply to parse, and
-#: success is the hot path. Atomic because Redis runs the whole script before any other
-#: command: the read, the compare and the write must not be split by another writer. The
-#: current version goes back as the stored string, so that a damaged one reaches the
-#: client to be reported (``tonumber`` would turn it into nil, which ends a Lua array: the
-#: record would look absent).
-COMPARE_AND_SET = (
-    """
-local magic = string.char(0, 83)
-local function framed(old)
-  if ARGV[2] == '' then
-    return ARGV[3]
-  end
-  local ids = ''
-  if old and string.sub(old, 1, 2) == magic then
-    ids = string.sub(old, 3, string.find(old, '|', 3, true) - 1)
-    local count = 0
-    if ids ~= '' then
-      count = select(2, string.gsub(ids, ',', ',')) + 1
-    end
-    while count > KEEP - 1 do
-      ids = string.sub(ids, string.find(ids, ',', 1, true) + 1)
-      count = count - 1
-    end
-  end
-  if ids ~= '' then
-    ids = ids .. ','
-  end
-  return magic .. ids .. ARGV[2] .. ARGV[3]
-end
-local version = redis.call('HGET', KEYS[1], 'v')
-if version == false then
-  if ARGV[1] == '' then
-    redis.call('HSET', KEYS[1], 'v', 1, 'd', framed(nil))
-    return 1
-  end
-  return {}
-end
-if version == ARGV[1] then
-  local next = tonumber(version) + 1
-  redis.call('HSET', KEYS[1], 'v', next, 'd', framed(redis.call('HGET', KEYS[1], 'd')))
-  return next
-end
-return {version, redis.call('HGET', KEYS[1], 'd')}
-""".replace("KEEP", str(KEEP_IDS))
 )
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
@@ -320,7 +266,7 @@ class RedisBackend(Backend):
     def compare_and_set(
         self, key: str, expected: int | None, data: bytes
     ) -> tuple[bool, Record | None]:
-        packed = _pack_evalsha(
+        packed = pack_compare_and_set(
             self._key(key).encode(), b"" if expected is None else b"%d" % expected, data
         )
         try:
@@ -413,34 +359,6 @@ class RedisBackend(Backend):
 
     def close(self) -> None:
         self._pool.drain()
-
-
-_SCRIPT_SHA = hashlib.sha1(COMPARE_AND_SET.encode()).hexdigest()
-_EVALSHA_HEAD = b"*7\r\n$7\r\nEVALSHA\r\n$40\r\n" + _SCRIPT_SHA.encode() + b"\r\n$1\r\n1\r\n"
-
-
-def _pack_evalsha(key: bytes, expected: bytes, data: bytes) -> bytes:
-    """The RESP bytes of ``EVALSHA sha 1 key expected call_id rest`` for the framed ``data``
-    (see ``COMPARE_AND_SET``): built here in one join, since redis-py's general packer
-    costs a tenth of the whole call on this hot path."""
-    call_id, rest = b"", data
-    if data[:2] == MAGIC:  # the ids stay behind: the last is this write's own
-        bar = data.index(b"|", 2)
-        call_id, rest = data[2:bar].rpartition(b",")[2], data[bar:]
-    return b"".join(
-        (
-            _EVALSHA_HEAD,
-            b"$%d\r\n" % len(key),
-            key,
-            b"\r\n$%d\r\n" % len(expected),
-            expected,
-            b"\r\n$%d\r\n" % len(call_id),
-            call_id,
-            b"\r\n$%d\r\n" % len(rest),
-            rest,
-            b"\r\n",
-        )
-    )
 
 
 def _disconnect(connection: redis.Connection) -> None:

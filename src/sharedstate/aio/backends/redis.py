@@ -33,18 +33,18 @@ import redis.asyncio
 from ...backends import redis_calls
 from ...backends.base import UNKNOWN, Record, time_left
 from ...backends.redis import (
-    COMPARE_AND_SET,
     RedisBackend,
     _abort_on_close,
     _glob_escape,
-    _pack_evalsha,
 )
 from ...backends.redis_calls import (
     CALL_LOG,
     CALLS_KEPT,
+    COMPARE_AND_SET,
     COUNTER_ADD,
     COUNTER_OUTCOME,
     SHAS,
+    pack_compare_and_set,
     pack_script,
 )
 from ...errors import CorruptStoreError, CounterOverflowError, SharedStateError
@@ -146,7 +146,7 @@ class AsyncRedisBackend(AsyncBackend):
         return None if version is None else self.sync._record(key, version, data)
 
     async def compare_and_set(self, key: str, expected: int | None, data: bytes) -> tuple[bool, Record | None]:
-        packed = _pack_evalsha(self.sync._key(key).encode(), b"" if expected is None else b"%d" % expected, data)
+        packed = pack_compare_and_set(self.sync._key(key).encode(), b"" if expected is None else b"%d" % expected, data)
         try:
             reply = await self._request(packed=packed)
         except redis.exceptions.NoScriptError:
