@@ -211,8 +211,7 @@ class Engine:
             # microsecond a call): the cached record is current, usually because this
             # process wrote it, so the step is one compare-and-set. Anything unusual (a
             # hold, a conflict, a lost reply) goes on in ``steps``.
-            known = self._frames.get(key)
-            frame = known[1] if known is not None and known[0] is record else self.frame_of(key, record)
+            frame = self.frame_of(key, record)
             if frame.hold is None:
                 began = time.monotonic()
                 try:

@@ -186,9 +186,7 @@ class Objects:
         record, (instance, ((result, error),)) = self.engine.run(key, change, deadline)
         if error is not None:
             raise error
-        if record is not None and type(result) in _IMMUTABLE and (
-            (not payload[1] and not payload[2]) or _immutable_arguments(payload)
-        ):
+        if record is not None and type(result) in _IMMUTABLE and _immutable_arguments(payload):
             self._keep(key, record, instance)
         return result
 
