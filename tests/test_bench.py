@@ -79,3 +79,50 @@ def test_async_bench_measures_both_sides_exactly(request, backend):
         assert targets[("1 proc x 1 tasks", "object call", "raw read-modify-write")] == 2.0
     else:
         assert targets[("1 proc x 1 tasks", "object call", "raw read-modify-write")] == 0.8
+
+
+def _state_bench(*options: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "sharedstate", "bench", "--seconds", "0.1", "--rounds", "1",
+               "--processes", "2", "--threads", "1", "--state-size", "50", *options]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=180)
+
+
+def test_bench_state_size_json_reports_each_call_per_layout():
+    """``--state-size``: bump(), touch(key) and replace() on an object of N entries, in
+    both layouts, as calls/s and microseconds per call, beside the default rows."""
+    result = _state_bench("--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {m["operation"] for m in report["measurements"]} >= {"object call", "raw increment"}
+    large = report["large_state"]
+    assert large["entries"] == 50 and large["state_json_bytes"] > 50 * 20
+    rows = {(m["layout"], m["operation"]): m for m in large["measurements"]}
+    assert set(rows) == {(layout, operation) for layout in ("1 proc x 1 thr", "2 proc x 1 thr")
+                         for operation in ("bump()", "touch(key)", "replace()")}  # fmt: skip
+    for row in rows.values():
+        assert row["calls_per_second"] > 0 and row["microseconds_per_call"] > 0
+        assert len(row["rounds"]) == 1 and row["rounds"][0]["calls"] >= 1
+    assert rows[("1 proc x 1 thr", "bump()")]["exact"] is True
+    assert rows[("2 proc x 1 thr", "bump()")]["exact"] is True
+
+
+def test_bench_state_size_prints_its_own_table():
+    result = _state_bench("--url", "memory://")
+    assert result.returncode == 0, result.stderr
+    assert "state of 50 entries" in result.stdout
+    assert "ratio: sharedstate / raw" in result.stdout  # the default rows stay
+    for operation in ("bump()", "touch(key)", "replace()"):
+        assert operation in result.stdout
+
+
+def test_bench_state_size_refuses_async_and_negative_sizes():
+    for options in (["--state-size", "5", "--async"], ["--state-size", "-1"]):
+        result = subprocess.run([sys.executable, "-m", "sharedstate", "bench", *options],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert result.returncode == 2, result.stderr
+
+
+def test_bench_help_describes_state_size():
+    result = subprocess.run([sys.executable, "-m", "sharedstate", "bench", "--help"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert "--state-size N" in result.stdout and "replace()" in result.stdout
