@@ -1,10 +1,11 @@
 """``postgresql://user[:password]@host:5432/db``: records and counters in PostgreSQL tables.
 
-Layout: ``{table}_records (key, version, data)``, ``{table}_counters (key, value)`` and the
-counters' call log ``{table}_calls (id, value, at)``, with ``?table=`` (default
-``sharedstate``) so that apps can share a database; the store's ``?prefix=`` separates
-names inside one table. Credentials, TLS (``sslmode``,
-``sslrootcert``...) and other libpq options travel in the URL as usual.
+Layout: ``{table}_records (key, version, data)``, ``{table}_counters (key, value)``, the
+counters' call log ``{table}_calls (id, value, at)`` and the parts of large objects
+``{table}_parts (key, part, version, data)``, with ``?table=`` (default ``sharedstate``) so
+that apps can share a database; the store's ``?prefix=`` separates names inside one table.
+Credentials, TLS (``sslmode``, ``sslrootcert``...) and other libpq options travel in the
+URL as usual.
 
 Why it is exact and fast:
 
@@ -16,6 +17,13 @@ Why it is exact and fast:
   one more on a conflict. (When the conflict came from a transaction that committed while
   the statement ran, the returned row is from the statement's older snapshot; that is
   detected, version equal to the expected one, and read again.)
+* **Parts** (``Parts``): one row per part, stamped with the version that wrote it (data
+  NULL: a tombstone), indexed by (key, version), and the tombstones alone by a partial
+  index for their purge. A write of parts is the compare-and-set's one statement with
+  data-modifying CTEs that act only if the head was written (the parts; a reset's
+  deletions, or every 64th version the purge of old tombstones); a load since version
+  ``v`` is one statement too, the head's row UNION ALL the part rows after ``v`` (one
+  snapshot), costing the parts changed, not all.
 * **Counters are ``UPDATE ... RETURNING``**, falling back to an upsert the first time. An
   add given a call id (the engine always gives one) also logs ``id -> value`` in the table
   ``{table}_calls``, in the same statement: after a lost reply, ``counter_outcome`` inserts
@@ -74,7 +82,7 @@ from ..errors import (
     mark_sent,
     request_sent,
 )
-from .base import UNKNOWN, Backend, Record, redact_url, scrub, time_left
+from .base import UNKNOWN, Backend, PartsWrite, Record, redact_url, scrub, time_left
 from .calls import InDoubt, default_age
 from .pool import IdlePool, readable_now
 from .postgres_sql import (
@@ -85,6 +93,8 @@ from .postgres_sql import (
     BoundedConnection,
     WaitTimeout,
     liveness,
+    parts_record,
+    parts_write,
 )
 
 T = TypeVar("T")
@@ -119,6 +129,7 @@ class PostgresBackend(Backend):
     """Records and counters in two tables; compare-and-set as one conditional UPDATE."""
 
     schemes = ("postgresql", "postgres")
+    keeps_parts = True
     parameters: ClassVar[frozenset[str]] = frozenset(
         {"connect_timeout", "table", "pool_min", "pool_max"} | LIBPQ_PARAMETERS
     )
@@ -151,6 +162,9 @@ class PostgresBackend(Backend):
             "counters": f'"{table}_counters"',
             "calls": f'"{table}_calls"',
             "calls_at": f'"{table}_calls_at"',
+            "parts": f'"{table}_parts"',
+            "parts_since": f'"{table}_parts_since"',
+            "parts_removed": f'"{table}_parts_removed"',
         }
         self._sql = {name: statement.format(**names) for name, statement in STATEMENTS.items()}
         # the same number in every process: Python's hash() of a str is salted per process,
@@ -207,6 +221,8 @@ class PostgresBackend(Backend):
             connection.execute(self._sql["schema_counters"])
             connection.execute(self._sql["schema_calls"])
             connection.execute(self._sql["schema_calls_at"])
+            for statement in ("schema_parts", "schema_parts_since", "schema_parts_removed"):
+                connection.execute(self._sql[statement])
 
     def _acquire(self) -> tuple[BoundedConnection, psycopg.Cursor[Any]]:
         """An idle connection the server has not closed, or a new one. An idle connection
@@ -300,15 +316,22 @@ class PostgresBackend(Backend):
         return mark_sent(error) if sent else error
 
     # -- records -------------------------------------------------------------------------
-    def load(self, key: str) -> Record | None:
+    def load(self, key: str, since: int | None = None) -> Record | None:
+        if since is not None:
+            params = {"k": key, "s": since}
+            sql = self._sql["load_parts"]
+            return parts_record(self._run(lambda c: c.execute(sql, params, binary=True).fetchall()), since)
         row = self._run(lambda c: c.execute(self._sql["load"], (key,)).fetchone())
         return Record(row[0], bytes(row[1])) if row else None
 
     def compare_and_set(
-        self, key: str, expected: int | None, data: bytes
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
     ) -> tuple[bool, Record | None]:
-        if expected is None:
-            params: dict[str, Any] = {"k": key, "d": data}
+        if parts is not None:
+            name, params = parts_write(key, expected, data, parts)
+            row = self._run(lambda c: c.execute(self._sql[name], params).fetchone())
+        elif expected is None:
+            params = {"k": key, "d": data}
             row = self._run(lambda c: c.execute(self._sql["insert"], params).fetchone())
         else:
             params = {"k": key, "d": data, "v": expected}
@@ -326,6 +349,7 @@ class PostgresBackend(Backend):
             with cursor.connection.transaction():
                 first = cursor.execute(self._sql["delete_record"], (key,)).rowcount
                 second = cursor.execute(self._sql["delete_counter"], (key,)).rowcount
+                cursor.execute(self._sql["delete_parts"], (key,))
             return first + second > 0
 
         return self._run(remove)

@@ -4,6 +4,13 @@ Layout, under ``?namespace=`` (default ``sharedstate:``) and the store's own ``?
 
 * a record is a hash ``{v: version, d: data}``; a counter is a plain string, so ``INCRBY``
   works on it natively.
+* a record's parts (``Parts``) sit beside it, under its key and ``\\0parts:`` (``keys()``
+  skips those): a hash part -> data, a sorted set part -> version of the live parts, and
+  one of the tombstones. A write of parts is one Lua script (``PARTS_WRITE``: the head's
+  compare-and-set, framed as ``COMPARE_AND_SET`` frames it, then the parts and the purge
+  of old tombstones), a load since version ``v`` another (``LOAD_PARTS``: the head, and a
+  range of the versions after ``v``): each atomic, each costing what changed, not the
+  number of parts.
 
 Why it is fast and exact:
 
@@ -72,7 +79,7 @@ from ..errors import (
     request_sent,
 )
 from . import redis_calls
-from .base import UNKNOWN, Backend, Record, time_left
+from .base import UNKNOWN, Backend, PartsWrite, Record, time_left
 from .calls import InDoubt, default_age
 from .pool import IdlePool
 from .redis_calls import (
@@ -81,9 +88,15 @@ from .redis_calls import (
     COMPARE_AND_SET,
     COUNTER_ADD,
     COUNTER_OUTCOME,
+    LOAD_PARTS,
+    PARTS,
+    PARTS_WRITE,
     SHAS,
     pack_compare_and_set,
     pack_script,
+    parse_parts,
+    parts_keys,
+    parts_write,
 )
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
@@ -93,6 +106,7 @@ class RedisBackend(Backend):
     """Records as hashes, counters as strings, CAS as one Lua script."""
 
     schemes = ("redis", "rediss")
+    keeps_parts = True
     parameters: ClassVar[frozenset[str]] = frozenset(
         {
             "connect_timeout",
@@ -244,9 +258,19 @@ class RedisBackend(Backend):
         return self.namespace + key
 
     # -- records -------------------------------------------------------------------------
-    def load(self, key: str) -> Record | None:
+    def load(self, key: str, since: int | None = None) -> Record | None:
+        if since is not None:
+            keys = parts_keys(self._key(key).encode())
+            return self._with_parts(key, self._script(LOAD_PARTS, keys, b"%d" % since), since)
         version, data = self._command("HMGET", self._key(key), "v", "d")
         return None if version is None else self._record(key, version, data)
+
+    def _with_parts(self, key: str, reply: Any, since: int) -> Record | None:
+        """The record of a ``LOAD_PARTS`` reply, with its parts."""
+        if not reply:
+            return None
+        version, data, parts = parse_parts(reply, since)
+        return Record(self._record(key, version, data).version, data, parts)
 
     def _record(self, key: str, version: bytes, data: bytes | None) -> Record:
         """A stored record; its version was written by our script, so anything but a whole
@@ -264,8 +288,11 @@ class RedisBackend(Backend):
         )
 
     def compare_and_set(
-        self, key: str, expected: int | None, data: bytes
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
     ) -> tuple[bool, Record | None]:
+        if parts is not None:
+            keys, args = parts_write(self._key(key).encode(), expected, data, parts)
+            return self._written(key, self._script(PARTS_WRITE, keys, *args), data)
         packed = pack_compare_and_set(
             self._key(key).encode(), b"" if expected is None else b"%d" % expected, data
         )
@@ -280,9 +307,17 @@ class RedisBackend(Backend):
             return False, None
         return False, self._record(key, reply[0], reply[1] if len(reply) > 1 else None)
 
+    def _written(self, key: str, reply: Any, data: bytes) -> tuple[bool, Record | None]:
+        """What a ``PARTS_WRITE`` reply says (the same as ``COMPARE_AND_SET``'s)."""
+        if type(reply) is int:
+            return True, Record(reply, data)
+        if not reply:
+            return False, None
+        return False, self._record(key, reply[0], reply[1] if len(reply) > 1 else None)
+
     def delete(self, key: str) -> bool:
         counter, *log = self._call_log(key)
-        return bool(self._command("DEL", counter, *log))
+        return bool(self._command("DEL", counter, *log, *parts_keys(counter)[1:]))
 
     def keys(self, prefix: str) -> Iterable[str]:
         pattern = _glob_escape(self._key(prefix)) + "*"
@@ -291,7 +326,7 @@ class RedisBackend(Backend):
         cursor: Any = 0
         while True:
             cursor, batch = self._command("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-            found.update(k.decode("utf-8")[skip:] for k in batch if CALL_LOG not in k)
+            found.update(k.decode("utf-8")[skip:] for k in batch if CALL_LOG not in k and PARTS not in k)
             if int(cursor) == 0:
                 return sorted(found)
 

@@ -1,5 +1,5 @@
-"""Redis's Lua scripts (a record's compare-and-set, a counter's call log) and its
-persistence check, apart from the backend.
+"""Redis's Lua scripts (a record's compare-and-set, with or without parts, a counter's call
+log) and its persistence check, apart from the backend.
 
 ``redis.py`` (and the async backend) send these scripts; here is what they do on the
 server, how a compare-and-set is packed, and the one check of the server's settings made
@@ -10,26 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from typing import Any
 
 import redis
 
 from ..frames import KEEP_IDS, MAGIC
+from .base import KEEP_REMOVED, Parts, PartsWrite
 
-#: Atomic compare-and-set of a record. KEYS[1]: the record; ARGV[1]: the expected version
-#: ('' = absent); ARGV[2]: the write's call id ('' = ARGV[3] is the whole new data);
-#: ARGV[3]: the new data after its frame's ids (``|hold\npayload``, see ``frames.py``).
-#: The ids of the last writes are not sent: the script takes them from the stored record
-#: it replaces, keeps the newest ``KEEP_IDS - 1`` and adds the call id, which gives the very
-#: bytes the engine framed (it framed them on the same version), 240 bytes fewer to send
-#: on every call. Returns the new version (an integer) on success, else the current record
-#: as {version, data} ({} when absent): an integer is the cheapest reply to parse, and
-#: success is the hot path. Atomic because Redis runs the whole script before any other
-#: command: the read, the compare and the write must not be split by another writer. The
-#: current version goes back as the stored string, so that a damaged one reaches the
-#: client to be reported (``tonumber`` would turn it into nil, which ends a Lua array: the
-#: record would look absent).
-COMPARE_AND_SET = (
-    """
+#: The head's frame, shared by ``COMPARE_AND_SET`` and ``PARTS_WRITE``: ``framed(old)`` is
+#: the new data (ARGV[2], ARGV[3]) after the ids kept from the stored data ``old``.
+_FRAMED = """
 local magic = string.char(0, 83)
 local function framed(old)
   if ARGV[2] == '' then
@@ -52,7 +42,24 @@ local function framed(old)
   end
   return magic .. ids .. ARGV[2] .. ARGV[3]
 end
-local version = redis.call('HGET', KEYS[1], 'v')
+""".replace("KEEP", str(KEEP_IDS))
+
+#: Atomic compare-and-set of a record. KEYS[1]: the record; ARGV[1]: the expected version
+#: ('' = absent); ARGV[2]: the write's call id ('' = ARGV[3] is the whole new data);
+#: ARGV[3]: the new data after its frame's ids (``|hold\npayload``, see ``frames.py``).
+#: The ids of the last writes are not sent: the script takes them from the stored record
+#: it replaces, keeps the newest ``KEEP_IDS - 1`` and adds the call id, which gives the very
+#: bytes the engine framed (it framed them on the same version), 240 bytes fewer to send
+#: on every call. Returns the new version (an integer) on success, else the current record
+#: as {version, data} ({} when absent): an integer is the cheapest reply to parse, and
+#: success is the hot path. Atomic because Redis runs the whole script before any other
+#: command: the read, the compare and the write must not be split by another writer. The
+#: current version goes back as the stored string, so that a damaged one reaches the
+#: client to be reported (``tonumber`` would turn it into nil, which ends a Lua array: the
+#: record would look absent).
+COMPARE_AND_SET = (
+    _FRAMED
+    + """local version = redis.call('HGET', KEYS[1], 'v')
 if version == false then
   if ARGV[1] == '' then
     redis.call('HSET', KEYS[1], 'v', 1, 'd', framed(nil))
@@ -66,8 +73,90 @@ if version == ARGV[1] then
   return next
 end
 return {version, redis.call('HGET', KEYS[1], 'd')}
-""".replace("KEEP", str(KEEP_IDS))
+"""
 )
+
+#: A compare-and-set of the head with the changes to the parts (``PartsWrite``), one
+#: atomic script. KEYS: the head (as in ``COMPARE_AND_SET``), then ``parts_keys``: a hash
+#: part -> data of the live parts, a sorted set part -> version of the live parts, and a
+#: sorted set part -> version of the tombstones. ARGV[1..3]: as in ``COMPARE_AND_SET`` (the
+#: head is framed the same way); ARGV[4]: '1' for a reset (a new record is one too: any
+#: parts left behind go); ARGV[5]: n, the number of parts written, then their n (part,
+#: data) pairs, then the names of the parts removed. Parts go in slices of 1000
+#: arguments (Lua's ``unpack`` is bounded by its C stack). Tombstones older than
+#: ``KEEP_REMOVED`` versions are purged (a range delete on their sorted set: no scan).
+#: Same replies as ``COMPARE_AND_SET``.
+PARTS_WRITE = (
+    _FRAMED
+    + """
+local version = redis.call('HGET', KEYS[1], 'v')
+local new
+if version == false then
+  if ARGV[1] ~= '' then return {} end
+  new = 1
+  redis.call('HSET', KEYS[1], 'v', 1, 'd', framed(nil))
+elseif version == ARGV[1] then
+  new = tonumber(version) + 1
+  redis.call('HSET', KEYS[1], 'v', new, 'd', framed(redis.call('HGET', KEYS[1], 'd')))
+else
+  return {version, redis.call('HGET', KEYS[1], 'd')}
+end
+local reset = ARGV[4] == '1' or new == 1
+if reset then redis.call('DEL', KEYS[2], KEYS[3], KEYS[4]) end
+local tombs = not reset and redis.call('EXISTS', KEYS[4]) == 1
+local last = 5 + 2 * tonumber(ARGV[5])
+for i = 6, last, CHUNK do
+  local j = math.min(i + CHUNK - 1, last)
+  redis.call('HSET', KEYS[2], unpack(ARGV, i, j))
+  local stamped, names = {}, {}
+  for k = i, j, 2 do
+    stamped[#stamped + 1] = new
+    stamped[#stamped + 1] = ARGV[k]
+    names[#names + 1] = ARGV[k]
+  end
+  redis.call('ZADD', KEYS[3], unpack(stamped))
+  if tombs then redis.call('ZREM', KEYS[4], unpack(names)) end
+end
+if not reset then
+  for i = last + 1, #ARGV, CHUNK do
+    local j = math.min(i + CHUNK - 1, #ARGV)
+    redis.call('HDEL', KEYS[2], unpack(ARGV, i, j))
+    redis.call('ZREM', KEYS[3], unpack(ARGV, i, j))
+    local stamped = {}
+    for k = i, j do
+      stamped[#stamped + 1] = new
+      stamped[#stamped + 1] = ARGV[k]
+    end
+    redis.call('ZADD', KEYS[4], unpack(stamped))
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', new - REMOVED_KEPT)
+end
+return new
+""".replace("REMOVED_KEPT", str(KEEP_REMOVED)).replace("CHUNK", "1000")
+)
+
+#: The head and its parts after version ARGV[1] (0: every live part), one atomic script
+#: (one snapshot). KEYS: as in ``PARTS_WRITE``. Returns {} when there is no head, else
+#: {version, data, {part, data, ...}, {removed part, ...}}: the changed parts found by a
+#: range of the versions' sorted set, so the cost follows the parts changed, not all.
+LOAD_PARTS = """
+local head = redis.call('HMGET', KEYS[1], 'v', 'd')
+if not head[1] then return {} end
+if ARGV[1] == '0' then
+  return {head[1], head[2] or '', redis.call('HGETALL', KEYS[2]), {}}
+end
+local after = '(' .. ARGV[1]
+local names = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf')
+local changed = {}
+for i = 1, #names, 1000 do
+  local values = redis.call('HMGET', KEYS[2], unpack(names, i, math.min(i + 999, #names)))
+  for k = 1, #values do
+    changed[#changed + 1] = names[i + k - 1]
+    changed[#changed + 1] = values[k] or ''
+  end
+end
+return {head[1], head[2] or '', changed, redis.call('ZRANGEBYSCORE', KEYS[4], after, '+inf')}
+"""
 
 #: Shared by the two counter scripts: a counter's call log is two generations of hashes,
 #: KEYS[2] (current) and KEYS[3] (previous), of ``#call id -> value`` (``f``: fenced). When
@@ -123,12 +212,48 @@ CALLS_KEPT = 2000
 
 SHAS = {
     source: hashlib.sha1(source.encode()).hexdigest().encode()
-    for source in (COUNTER_ADD, COUNTER_OUTCOME)
+    for source in (COUNTER_ADD, COUNTER_OUTCOME, PARTS_WRITE, LOAD_PARTS)
 }
 
 
 #: what a counter's call log adds to its key (a NUL: no name the store makes holds one)
 CALL_LOG = b"\x00calls:"
+#: what a record's three parts keys add to its key (``parts_keys``; ``keys()`` skips them)
+PARTS = b"\x00parts:"
+
+
+def parts_keys(head: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """A record's key and its parts keys: data by part, live versions, tombstones."""
+    return head, head + PARTS + b"d", head + PARTS + b"v", head + PARTS + b"x"
+
+
+def parts_write(
+    head: bytes, expected: int | None, data: bytes, parts: PartsWrite
+) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """``PARTS_WRITE``'s keys and arguments for the record ``head`` (a new record is
+    written as a reset: nothing of an earlier one may stay)."""
+    reset = parts.reset or expected is None
+    call_id, rest = b"", data
+    if data[:2] == MAGIC:  # framed as in ``pack_compare_and_set``: the ids stay behind
+        bar = data.index(b"|", 2)
+        call_id, rest = data[2:bar].rpartition(b",")[2], data[bar:]
+    written: list[bytes] = []
+    removed: list[bytes] = []
+    for part, value in parts.changed.items():
+        if value is not None:
+            written += (part.encode(), value)
+        elif not reset:
+            removed.append(part.encode())
+    version = b"" if expected is None else b"%d" % expected
+    flags = (version, call_id, rest, b"1" if reset else b"", b"%d" % (len(written) // 2))
+    return parts_keys(head), (*flags, *written, *removed)
+
+
+def parse_parts(reply: list[Any], since: int) -> tuple[bytes, bytes, Parts]:
+    """The head's version and data, and its parts, from a ``LOAD_PARTS`` reply (not {})."""
+    version, data, flat, removed = reply
+    changed = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+    return version, data, Parts(since, changed, tuple(name.decode() for name in removed))
 
 
 def pack_script(sha: bytes, keys: tuple[bytes, ...], args: tuple[bytes, ...]) -> bytes:

@@ -2,7 +2,7 @@
 store and event loop.
 
 The twin of ``backends/postgres.py``: the same statements (``postgres_sql.STATEMENTS``, as
-the sync backend formatted them for its ``?table=``), the same call log for counters (an
+the sync backend formatted them for its ``?table=``; the parts' too), the same call log for counters (an
 add and its id in one statement; ``counter_outcome`` fences or finds), the same record of
 adds in doubt, and the same one mapping of psycopg's errors to ours (the sync backend's
 ``_translate``). Only the waits are awaited.
@@ -35,7 +35,7 @@ import psycopg
 from psycopg import waiting
 from psycopg.pq import TransactionStatus
 
-from ...backends.base import UNKNOWN, Record, time_left
+from ...backends.base import UNKNOWN, PartsWrite, Record, time_left
 from ...backends.postgres import PostgresBackend
 from ...backends.postgres_sql import (
     CALLS_KEPT_SECONDS,
@@ -43,6 +43,8 @@ from ...backends.postgres_sql import (
     TRIM_EVERY,
     WaitTimeout,
     _abort_on_close,
+    parts_record,
+    parts_write,
 )
 from ...errors import SharedStateError
 from .base import AsyncBackend
@@ -191,12 +193,24 @@ class AsyncPostgresBackend(AsyncBackend):
         return await self._run(work)
 
     # -- records -------------------------------------------------------------------------
-    async def load(self, key: str) -> Record | None:
+    async def load(self, key: str, since: int | None = None) -> Record | None:
+        if since is not None:
+            params = {"k": key, "s": since}
+
+            async def rows(cursor: psycopg.AsyncCursor[Any]) -> list[Any]:
+                await cursor.execute(self._sql["load_parts"], params, binary=True)
+                return await cursor.fetchall()
+
+            return parts_record(await self._run(rows), since)
         row = await self._one("load", (key,))
         return Record(row[0], bytes(row[1])) if row else None
 
-    async def compare_and_set(self, key: str, expected: int | None, data: bytes) -> tuple[bool, Record | None]:
-        if expected is None:
+    async def compare_and_set(
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
+    ) -> tuple[bool, Record | None]:
+        if parts is not None:
+            row = await self._one(*parts_write(key, expected, data, parts))
+        elif expected is None:
             row = await self._one("insert", {"k": key, "d": data})
         else:
             row = await self._one("update", {"k": key, "d": data, "v": expected})
@@ -213,6 +227,7 @@ class AsyncPostgresBackend(AsyncBackend):
             async with cursor.connection.transaction():
                 first = (await cursor.execute(self._sql["delete_record"], (key,))).rowcount
                 second = (await cursor.execute(self._sql["delete_counter"], (key,))).rowcount
+                await cursor.execute(self._sql["delete_parts"], (key,))
             return first + second > 0
 
         return await self._run(remove)

@@ -2,10 +2,11 @@
 pool per store and event loop.
 
 The twin of ``backends/redis.py``, and deliberately thin: the same keys, the same Lua
-scripts (compare-and-set, and the counter call log of ``redis_calls.py``), the same packed
-``EVALSHA`` requests, the same per-process record of adds in doubt, and the same one
-mapping of redis-py's errors to ours (the sync backend's ``_translate``: ``redis.asyncio``
-raises the same exception classes). Only the socket I/O is awaited.
+scripts (compare-and-set, with parts or without, the load of parts, and the counter call
+log of ``redis_calls.py``), the same packed ``EVALSHA`` requests, the same per-process
+record of adds in doubt, and the same one mapping of redis-py's errors to ours (the sync
+backend's ``_translate``: ``redis.asyncio`` raises the same exception classes). Only the
+socket I/O is awaited.
 
 Why a pool of our own over ``redis.asyncio.Connection`` rather than ``redis.asyncio.Redis``:
 as in the sync backend, the client's pool and command machinery (health checks, retries,
@@ -31,7 +32,7 @@ import redis
 import redis.asyncio
 
 from ...backends import redis_calls
-from ...backends.base import UNKNOWN, Record, time_left
+from ...backends.base import UNKNOWN, PartsWrite, Record, time_left
 from ...backends.redis import (
     RedisBackend,
     _abort_on_close,
@@ -43,9 +44,14 @@ from ...backends.redis_calls import (
     COMPARE_AND_SET,
     COUNTER_ADD,
     COUNTER_OUTCOME,
+    LOAD_PARTS,
+    PARTS,
+    PARTS_WRITE,
     SHAS,
     pack_compare_and_set,
     pack_script,
+    parts_keys,
+    parts_write,
 )
 from ...errors import CorruptStoreError, CounterOverflowError, SharedStateError
 from .base import AsyncBackend
@@ -141,11 +147,19 @@ class AsyncRedisBackend(AsyncBackend):
             return await self._request(packed=packed)
 
     # -- records -------------------------------------------------------------------------
-    async def load(self, key: str) -> Record | None:
+    async def load(self, key: str, since: int | None = None) -> Record | None:
+        if since is not None:
+            reply = await self._script(LOAD_PARTS, parts_keys(self.sync._key(key).encode()), b"%d" % since)
+            return self.sync._with_parts(key, reply, since)
         version, data = await self._request("HMGET", self.sync._key(key), "v", "d")
         return None if version is None else self.sync._record(key, version, data)
 
-    async def compare_and_set(self, key: str, expected: int | None, data: bytes) -> tuple[bool, Record | None]:
+    async def compare_and_set(
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
+    ) -> tuple[bool, Record | None]:
+        if parts is not None:
+            keys, args = parts_write(self.sync._key(key).encode(), expected, data, parts)
+            return self.sync._written(key, await self._script(PARTS_WRITE, keys, *args), data)
         packed = pack_compare_and_set(self.sync._key(key).encode(), b"" if expected is None else b"%d" % expected, data)
         try:
             reply = await self._request(packed=packed)
@@ -160,7 +174,7 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def delete(self, key: str) -> bool:
         counter, *log = self.sync._call_log(key)
-        return bool(await self._request("DEL", counter, *log))
+        return bool(await self._request("DEL", counter, *log, *parts_keys(counter)[1:]))
 
     async def keys(self, prefix: str) -> Iterable[str]:
         pattern = _glob_escape(self.sync._key(prefix)) + "*"
@@ -169,7 +183,7 @@ class AsyncRedisBackend(AsyncBackend):
         cursor: Any = 0
         while True:
             cursor, batch = await self._request("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-            found.update(k.decode("utf-8")[skip:] for k in batch if CALL_LOG not in k)
+            found.update(k.decode("utf-8")[skip:] for k in batch if CALL_LOG not in k and PARTS not in k)
             if int(cursor) == 0:
                 return sorted(found)
 
