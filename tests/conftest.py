@@ -33,6 +33,8 @@ LOCAL_BACKENDS: dict[str, Callable[[pytest.TempPathFactory], str]] = {
 
 #: backends whose store is shared by every process of the machine (memory:// is not)
 MULTIPROCESS = {"sqlite", *servers.SERVER_BACKENDS}
+#: backends that store a large object's parts apart (the others keep one record)
+KEEPS_PARTS = {"memory", "sqlite", "redis", "postgresql"}
 
 
 def _backend_names() -> list[str]:
@@ -58,6 +60,12 @@ def backend_base_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session", params=[n for n in _backend_names() if n in MULTIPROCESS])
 def multiprocess_base_url(request: pytest.FixtureRequest) -> str:
     """The base URL of a backend that every process of the machine shares."""
+    return _base_url(request.param, request)
+
+
+@pytest.fixture(scope="session", params=[n for n in _backend_names() if n in KEEPS_PARTS])
+def parts_base_url(request: pytest.FixtureRequest) -> str:
+    """The base URL of a backend that keeps the parts of large objects apart."""
     return _base_url(request.param, request)
 
 

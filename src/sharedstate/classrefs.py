@@ -48,6 +48,16 @@ def main_module(module: str | None) -> str | None:
     return previous
 
 
+def same_class(stored: str, expected: str) -> bool:
+    """Class paths match; a class run as ``__main__`` matches its importable twin, since
+    ``python app.py`` and ``gunicorn app:app`` name the same class differently."""
+    if stored == expected:
+        return True
+    stored_module, _, stored_name = stored.partition(":")
+    expected_module, _, expected_name = expected.partition(":")
+    return stored_name == expected_name and "__main__" in (stored_module, expected_module)
+
+
 def import_class(path: str) -> type:
     """The class stored as ``path`` (see the module docstring); found once per process."""
     key: Any = path

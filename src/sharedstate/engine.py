@@ -57,7 +57,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
-from .backends.base import _DEADLINE, UNKNOWN, Backend, Record, deadline_scope
+from .backends.base import _DEADLINE, UNKNOWN, Backend, PartsWrite, Record, deadline_scope
 from .bounded import trim
 from .errors import (
     OutcomeUnknownError,
@@ -66,7 +66,7 @@ from .errors import (
     StoreTimeoutError,
     request_sent,
 )
-from .frames import EMPTY, KEEP_IDS, Frame, decode_frame, new_id
+from .frames import EMPTY, KEEP_IDS, Frame, Split, decode_frame, new_id
 
 OPTIMISTIC_TRIES = 3  # conflicts in a row before a step takes a hold to get through ...
 SLOW_TRY = 0.005  # ... if one of its tries took this long (seconds); fast tries race on
@@ -77,14 +77,23 @@ RACE_SHARE = 0.25  # ... or sooner, once lost races took this share of the time 
 HOLD_POLL = (0.0005, 0.05)  # seconds between reads of a held record: first, and at most
 HOLD_TTL_MIN = 0.25  # the shortest hold a step that stopped racing takes (seconds)
 
-# What a step asks its driver to do: (LOAD, key, deadline) -> Record | None;
-# (CAS, key, expected, data, deadline) -> (ok, record); (SLEEP, seconds) -> None;
+# What a step asks its driver to do: (LOAD, key, since, deadline) -> Record | None;
+# (CAS, key, expected, data, parts, deadline) -> (ok, record); (SLEEP, seconds) -> None;
 # (ADD, key, delta, call_id, deadline) -> int; (OUTCOME, key, call_id, deadline) -> int |
 # None | UNKNOWN. A backend error is thrown into the step at its yield.
 LOAD, CAS, SLEEP, ADD, OUTCOME = "load", "cas", "sleep", "add", "outcome"
 
 Op = tuple[Any, ...]
 Steps = Generator[Op, Any, Any]
+
+
+class NeedParts(Exception):
+    """Internal: a change needs the record's parts written after version ``since`` (0:
+    every part) before it can run; the step loads them and runs the change again."""
+
+    def __init__(self, since: int) -> None:
+        super().__init__(since)
+        self.since = since
 
 
 class Held(Exception):
@@ -97,8 +106,9 @@ class Held(Exception):
 
 
 #: A change: from the current frame (EMPTY when nothing is stored) to the new payload (None:
-#: write nothing) and an outcome handed back to the caller once that write is known applied.
-Change = Callable[[Record | None, Frame], "tuple[bytes | None, Any]"]
+#: write nothing; a ``Split``: a head and its parts) and an outcome handed back to the
+#: caller once that write is known applied.
+Change = Callable[[Record | None, Frame], "tuple[bytes | Split | None, Any]"]
 
 
 class Engine:
@@ -111,6 +121,9 @@ class Engine:
         self._frames: dict[str, tuple[Record, Frame]] = {}  # key -> a decoded cached record
         self._stale: set[str] = set()
         self._seen_holds: dict[str, tuple[int, float]] = {}  # key -> (version, first seen)
+        #: key -> the version this process holds the parts of (``load_steps`` then asks
+        #: for the parts written since, in the same request as the head)
+        self.parts_since: dict[str, int] = {}
 
     # -- reading -------------------------------------------------------------------------
     def frame_of(self, key: str, record: Record | None) -> Frame:
@@ -128,9 +141,9 @@ class Engine:
         """The stored record (one round trip), noted in the cache."""
         return self.drive(self.load_steps(key, deadline))
 
-    def load_steps(self, key: str, deadline: float) -> Steps:
+    def load_steps(self, key: str, deadline: float, since: int | None = None) -> Steps:
         known = self.cache.get(key)
-        record = yield (LOAD, key, deadline)
+        record = yield (LOAD, key, since, deadline)
         self._note(key, record, known)
         return record
 
@@ -165,6 +178,7 @@ class Engine:
 
     def _evicted(self, key: str) -> None:
         self._frames.pop(key, None)
+        self.parts_since.pop(key, None)
         self._stale.discard(key)
         self._seen_holds.pop(key, None)
 
@@ -219,6 +233,10 @@ class Engine:
                 except Exception:
                     return self.drive(self.steps(key, change, deadline, owner, hold, wait))
                 if payload is not None and time.monotonic() < deadline:
+                    parts: PartsWrite | None = None
+                    if isinstance(payload, Split):
+                        parts = payload.parts
+                        payload = payload.head
                     backend = self.backend
                     if backend.loses_replies:
                         call_id: str | None = new_id()
@@ -228,7 +246,10 @@ class Engine:
                         call_id, written, data = None, Frame(payload), payload
                     token = _DEADLINE.set(deadline) if backend.reads_deadline else None
                     try:
-                        ok, current = backend.compare_and_set(key, record.version, data)
+                        if parts is None:
+                            ok, current = backend.compare_and_set(key, record.version, data)
+                        else:
+                            ok, current = backend.compare_and_set(key, record.version, data, parts)
                     except SharedStateError as exc:
                         if not request_sent(exc):
                             raise
@@ -288,7 +309,7 @@ class Engine:
                 self._check_deadline(deadline, lost, key)
                 before = self.cache.get(key)
                 try:
-                    record = yield from self.load_steps(key, deadline)
+                    record = yield from self.load_steps(key, deadline, self.parts_since.get(key))
                 except StateLostError:
                     raise
                 except SharedStateError as exc:
@@ -329,6 +350,13 @@ class Engine:
                 hold_pause = yield from self._wait_for_hold(key, held.remaining, deadline, hold_pause)
                 record = UNKNOWN
                 continue
+            except NeedParts as need:
+                self._check_deadline(deadline, lost, key)
+                record = yield from self.load_steps(key, deadline, need.since)
+                cached = False
+                if lost is not UNKNOWN and self._lost_write_applied(key, record, lost, call_id):
+                    return _own_record(record, lost), lost_outcome
+                continue
             except Exception:
                 if not cached:
                     raise
@@ -341,11 +369,15 @@ class Engine:
                 continue
             if payload is None:
                 payload = frame.payload
+            parts: PartsWrite | None = None
+            if isinstance(payload, Split):
+                parts = payload.parts
+                payload = payload.head
             written = frame.written(call_id, payload, hold)
             expected = record.version if record is not None else None
             self._check_deadline(deadline, lost, key)
             try:
-                ok, current = yield (CAS, key, expected, written.encode(), deadline)
+                ok, current = yield (CAS, key, expected, written.encode(), parts, deadline)
             except SharedStateError as exc:
                 if not request_sent(exc) and lost is UNKNOWN:
                     raise
@@ -439,11 +471,14 @@ class Engine:
             kind = op[0]
             try:
                 if kind == LOAD:
-                    with deadline_scope(op[2]):
-                        reply = backend.load(op[1])
+                    with deadline_scope(op[3]):
+                        reply = backend.load(op[1]) if op[2] is None else backend.load(op[1], op[2])
                 elif kind == CAS:
-                    with deadline_scope(op[4]):
-                        reply = backend.compare_and_set(op[1], op[2], op[3])
+                    with deadline_scope(op[5]):
+                        if op[4] is None:
+                            reply = backend.compare_and_set(op[1], op[2], op[3])
+                        else:
+                            reply = backend.compare_and_set(op[1], op[2], op[3], op[4])
                 elif kind == SLEEP:
                     time.sleep(op[1])
                 elif kind == ADD:

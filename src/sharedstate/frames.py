@@ -14,8 +14,12 @@ from __future__ import annotations
 import base64
 import itertools
 import os
+from typing import TYPE_CHECKING
 
 from .errors import CorruptStoreError
+
+if TYPE_CHECKING:
+    from .backends.base import PartsWrite
 
 MAGIC = b"\x00S"
 KEEP_IDS = 16  # call ids a record keeps: writes by others while a lost reply is resolved
@@ -96,6 +100,17 @@ class Frame:
         return self.ids[place] == call_id
 
 
+class Split:
+    """What a change writes to a record with parts: the head's payload and the changes to
+    its parts (``backends.base.PartsWrite``), written in one atomic step."""
+
+    __slots__ = ("head", "parts")
+
+    def __init__(self, head: bytes, parts: PartsWrite) -> None:
+        self.head = head
+        self.parts = parts
+
+
 EMPTY = Frame(b"")
 
 
@@ -114,4 +129,4 @@ def decode_frame(data: bytes) -> Frame:
     return Frame(data[end + 1 :], tuple(ids.split(",")) if ids else (), held)
 
 
-__all__ = ["EMPTY", "KEEP_IDS", "MAGIC", "Frame", "decode_frame", "new_id"]
+__all__ = ["EMPTY", "KEEP_IDS", "MAGIC", "Frame", "Split", "decode_frame", "new_id"]

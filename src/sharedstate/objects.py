@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import inspect
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,10 +26,10 @@ from types import GeneratorType
 from typing import TYPE_CHECKING, Any
 
 from . import bounded
-from .backends.base import Record
-from .classrefs import main_module
+from .backends.base import PartsWrite, Record
+from .classrefs import main_module, same_class
 from .combining import Call, batch_deadline
-from .engine import Change, Engine
+from .engine import Change, Engine, Steps
 from .errors import (
     ClassMismatchError,
     ConfigurationError,
@@ -37,24 +38,16 @@ from .errors import (
     SerializationError,
     SharedStateError,
 )
-from .frames import Frame, new_id
+from .frames import Frame, Split, new_id
+from .parted import PART_FROM, PartedState, Parting, can_part, is_parted
 from .shapes import Shape, shape_of
+from .tracked import plain
 
 if TYPE_CHECKING:
     from .codecs import Codec
 
 
 _IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
-
-
-def same_class(stored: str, expected: str) -> bool:
-    """Class paths match; a class run as ``__main__`` matches its importable twin, since
-    ``python app.py`` and ``gunicorn app:app`` name the same class differently."""
-    if stored == expected:
-        return True
-    stored_module, _, stored_name = stored.partition(":")
-    expected_module, _, expected_name = expected.partition(":")
-    return stored_name == expected_name and "__main__" in (stored_module, expected_module)
 
 
 def _detached(batch: list[Call], results: list[tuple[Any, BaseException | None]]) -> bool:
@@ -93,6 +86,9 @@ class ObjectSpec:
     #: missing from the stored state (see :meth:`learn_defaults`); None: not learned
     defaults: dict[str, Any] | None = None
     _default_factory: Any = field(default=None, init=False)
+    #: the size of a state past which a write checks whether an attribute is large
+    #: enough to be stored apart (``parted.py``); doubled after each check that found none
+    next_part_check: int = PART_FROM
 
     def __post_init__(self) -> None:
         self.shape = shape_of(self.cls)
@@ -156,10 +152,13 @@ class Objects:
         #: one entry per transaction open in this process (any thread); appends and pops
         #: are atomic under the GIL, so no lock (which a fork could copy held)
         self._transactions: list[None] = []
+        #: the objects stored as a head and parts (``parted.py``)
+        self.parting = Parting(self)
 
     def forget(self, key: str) -> None:
         """Drops the reusable instance of ``key`` (see ``bounded.py``)."""
         self._instances.pop(key, None)
+        self.parting.states.pop(key, None)
 
     # -- calls ---------------------------------------------------------------------------
     def run_batch(self, spec: ObjectSpec, batch: list[Call]) -> None:
@@ -178,16 +177,21 @@ class Objects:
         path without its bookkeeping, since this is every uncontended call's cost."""
         key = spec.key
         entry = ((*payload, None),)
+        parted: list[PartedState | None] = []
 
-        def change(record: Record | None, frame: Frame) -> tuple[bytes | None, Any]:
+        def change(record: Record | None, frame: Frame) -> tuple[bytes | Split | None, Any]:
+            if frame.payload[:2] == b"\x01P":  # (``parted.PARTED``, inlined: every call's path)
+                return self._parted_change(spec, entry, record, frame, parted)
             instance = self._instance_for(spec, record, frame)
             return self._apply_calls(spec, entry, instance, frame.payload or None)
 
         record, (instance, ((result, error),)) = self.engine.run(key, change, deadline)
+        if type(instance) is PartedState:
+            self.parting.commit(spec, instance, record)
+        elif record is not None and type(result) in _IMMUTABLE and _immutable_arguments(payload):
+            self._keep(key, record, instance)
         if error is not None:
             raise error
-        if record is not None and type(result) in _IMMUTABLE and _immutable_arguments(payload):
-            self._keep(key, record, instance)
         return result
 
     def _keep(self, key: str, record: Record, instance: Any) -> None:
@@ -200,11 +204,29 @@ class Objects:
     def batch_change(self, spec: ObjectSpec, batch: list[Call]) -> Change:
         """The engine's change for ``batch`` (shared by the sync and the async drivers)."""
 
-        def change(record: Record | None, frame: Frame) -> tuple[bytes | None, Any]:
+        parted: list[PartedState | None] = []
+
+        def change(record: Record | None, frame: Frame) -> tuple[bytes | Split | None, Any]:
+            if is_parted(frame.payload):
+                entries = [(*call.payload, call.context) for call in batch]
+                return self._parted_change(spec, entries, record, frame, parted)
             instance = self._instance_for(spec, record, frame)
             return self._apply_batch(spec, batch, instance, frame.payload or None)
 
         return change
+
+    def _parted_change(
+        self, spec: ObjectSpec, entries: Sequence[tuple[Any, ...]], record: Record | None,
+        frame: Frame, parted: list[PartedState | None],
+    ) -> tuple[bytes | Split | None, Any]:
+        """The change on a parted record; ``parted`` holds the state this step took (the
+        engine may run the change again: the state's own undo puts it back first)."""
+        if not parted:
+            parted.append(self.parting.take(spec.key))
+        assert record is not None
+        state = parted[0] = self.parting.state_for(spec, record, frame.payload, parted[0])
+        write, results = self.parting.run_calls(spec, state, entries)
+        return write, (state, results)
 
     def _instance_for(self, spec: ObjectSpec, record: Record | None, frame: Frame) -> Any:
         """The instance a change runs on: the one kept from this process's own last write
@@ -217,14 +239,16 @@ class Objects:
     def finish_batch(self, spec: ObjectSpec, batch: list[Call], record: Record | None, outcome: Any) -> None:
         """Hands each call of an applied batch its result (``outcome``: the change's)."""
         instance, results = outcome
-        if record is not None and _detached(batch, results):
+        if type(instance) is PartedState:
+            self.parting.commit(spec, instance, record)
+        elif record is not None and _detached(batch, results):
             self._keep(spec.key, record, instance)
         for call, (result, error) in zip(batch, results, strict=True):
             call.finish(result, error)
 
     def _apply_batch(
         self, spec: ObjectSpec, batch: list[Call], instance: Any, before: bytes | None
-    ) -> tuple[bytes | None, tuple[Any, list[tuple[Any, BaseException | None]]]]:
+    ) -> tuple[bytes | Split | None, tuple[Any, list[tuple[Any, BaseException | None]]]]:
         """Runs the calls in order on ``instance``; returns the new payload (None when
         nothing changed), the instance holding it, and each call's result or error. A call
         that raises is undone."""
@@ -232,7 +256,7 @@ class Objects:
 
     def _apply_calls(
         self, spec: ObjectSpec, calls: Sequence[tuple[Any, ...]], instance: Any, before: bytes | None
-    ) -> tuple[bytes | None, tuple[Any, list[tuple[Any, BaseException | None]]]]:
+    ) -> tuple[bytes | Split | None, tuple[Any, list[tuple[Any, BaseException | None]]]]:
         """:meth:`_apply_batch` on ``(method, args, kwargs, context)`` entries; a context of
         None: the call runs in this thread's own."""
         last_good = before if before is not None else self.encode(spec, instance)
@@ -261,12 +285,37 @@ class Objects:
                         continue  # an attribute the stored state lacked has its default now
                     results.append((None, exc))
                     break
-        return (None if last_good == before else last_good), (instance, results)
+        if last_good == before:
+            return None, (instance, results)
+        if len(last_good) > spec.next_part_check and can_part(self, spec):  # large: parted?
+            written, state = self.parting.layout_write(spec, instance, None)
+            if type(written) is Split:
+                return written, (state, results)
+            spec.next_part_check = 2 * len(last_good)  # no attribute is large yet
+        return last_good, (instance, results)
 
     def read(self, spec: ObjectSpec, attribute: str) -> Any:
         """An attribute of the latest stored state (a fresh copy)."""
-        record = self.engine.load(spec.key, time.monotonic() + self.timeout)
-        return self.attribute_of(spec, self.engine.frame_of(spec.key, record), attribute)
+        return self.engine.drive(self.read_steps(spec, attribute, time.monotonic() + self.timeout))
+
+    def read_steps(self, spec: ObjectSpec, attribute: str, deadline: float) -> Steps:
+        """:meth:`read` as engine steps (shared by the sync and the async drivers): a
+        small attribute of a parted object is read from its head alone."""
+        engine, key = self.engine, spec.key
+        record = yield from engine.load_steps(key, deadline)
+        frame = engine.frame_of(key, record)
+        if record is None or not is_parted(frame.payload):
+            return self.attribute_of(spec, frame, attribute)
+        head = self.parting.head_of(spec, frame.payload)
+        small = self.parting.small_of(spec, head.small_bytes)
+        if attribute in small and inspect.getattr_static(spec.cls, attribute, None) is None:
+            return small[attribute]  # an attribute of the instance, no descriptor of the class
+        record = yield from engine.load_steps(key, deadline, 0)
+        frame = engine.frame_of(key, record)
+        if record is None or not is_parted(frame.payload) or record.parts is None:
+            return self.attribute_of(spec, frame, attribute)
+        state = self.parting.state_for(spec, record, frame.payload, None)
+        return plain(getattr(state.instance, attribute))
 
     def attribute_of(self, spec: ObjectSpec, frame: Frame, attribute: str) -> Any:
         """``attribute`` of the state in ``frame`` (shared by the sync and async reads)."""
@@ -305,9 +354,10 @@ class Objects:
         self._transactions.append(None)
         holding[key] = started + ttl
         self._instances.pop(key, None)
+        self.parting.states.pop(key, None)
         try:
             yield instance
-            data = self.encode(spec, instance)
+            data = self.transaction_write(spec, instance)
         except BaseException:
             self._leave(holding, key)
             try:  # release the hold; the block's own exception is the one to report
@@ -326,26 +376,41 @@ class Objects:
         """The change that opens a transaction: the state stays, the outcome is an instance."""
 
         def take(record: Record | None, frame: Frame) -> tuple[bytes, Any]:
+            if record is not None and is_parted(frame.payload):  # every part: the block may read any
+                state = self.parting.state_for(spec, record, frame.payload, None)
+                return frame.payload, state.instance
             instance = self.instance_from(spec, frame)
             return frame.payload or self.encode(spec, instance), instance
 
         return take
 
-    def release_change(self, spec: ObjectSpec, owner: str, data: bytes | None, ttl: float) -> Change:
+    def transaction_write(self, spec: ObjectSpec, instance: Any) -> bytes | Split:
+        """What a transaction's end writes: the whole state, parted when it is large."""
+        data = self.encode(spec, instance)
+        if len(data) > PART_FROM and can_part(self, spec):
+            written, _ = self.parting.layout_write(spec, instance, None)
+            return written
+        return data
+
+    def release_change(self, spec: ObjectSpec, owner: str, data: bytes | Split | None, ttl: float) -> Change:
         """The change that ends a transaction: its state (``data``; None: unchanged) is
         written and its hold dropped, unless the hold was taken over meanwhile."""
 
-        def release(record: Record | None, frame: Frame) -> tuple[bytes, Any]:
+        def release(record: Record | None, frame: Frame) -> tuple[bytes | Split, Any]:
             if frame.hold is None or frame.hold[0] != owner:
                 raise LeaseExpiredError(
                     f"the transaction on {spec.name!r} outlived its ttl of {ttl:g} s and another "
                     "caller took the object over; its changes were not applied"
                 )
-            return (data if data is not None else frame.payload), None
+            if data is None:
+                return frame.payload, None
+            if type(data) is bytes and is_parted(frame.payload):  # no longer parted: parts go
+                return Split(data, PartsWrite({}, reset=True)), None
+            return data, None
 
         return release
 
-    def _finish(self, spec: ObjectSpec, owner: str, data: bytes | None, ttl: float) -> None:
+    def _finish(self, spec: ObjectSpec, owner: str, data: bytes | Split | None, ttl: float) -> None:
         """Writes the transaction's state (``data``; None: unchanged) and drops its hold."""
         deadline = time.monotonic() + self.timeout
         self.engine.run(spec.key, self.release_change(spec, owner, data, ttl), deadline, owner=owner, wait=False)

@@ -26,18 +26,20 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from .backends import open_backend
-from .backends.base import Backend
+from .backends.base import Backend, PartsWrite
 from .bounded import trim
+from .classrefs import same_class
 from .codecs import Codec, make_codec
 from .combining import Call, Combiner
 from .counters import Counter
 from .engine import Engine
 from .errors import ClassMismatchError, ConfigurationError, StateLostError
-from .frames import Frame
+from .frames import Frame, Split
 from .locks import Lease, Lock
 from .names import check_name
-from .objects import Objects, ObjectSpec, same_class
+from .objects import Objects, ObjectSpec
 from .options import StoreOptions
+from .parted import is_parted
 from .proxy import SharedObject
 
 T = TypeVar("T")
@@ -303,8 +305,11 @@ class Store:
         check_name(name)
 
 
-def tombstone(record: Any, frame: Frame) -> tuple[bytes | None, bool]:
-    """The change of ``delete`` on an object: an empty payload; True if there was state."""
+def tombstone(record: Any, frame: Frame) -> tuple[bytes | Split | None, bool]:
+    """The change of ``delete`` on an object: an empty payload (and no parts); True if
+    there was state."""
+    if is_parted(frame.payload):
+        return Split(b"", PartsWrite({}, reset=True)), True
     return (b"" if frame.payload else None), bool(frame.payload)
 
 

@@ -75,9 +75,12 @@ async def drive_async(steps: Steps, backend: AsyncBackend, guard: Guard | None =
             token = _DEADLINE.set(op[-1])
             try:
                 if kind == LOAD:
-                    reply = await backend.load(op[1])
+                    reply = await (backend.load(op[1]) if op[2] is None else backend.load(op[1], op[2]))
                 elif kind == CAS:
-                    reply = await backend.compare_and_set(op[1], op[2], op[3])
+                    if op[4] is None:
+                        reply = await backend.compare_and_set(op[1], op[2], op[3])
+                    else:
+                        reply = await backend.compare_and_set(op[1], op[2], op[3], op[4])
                 elif kind == ADD:
                     reply = await backend.counter_add(op[1], op[2], op[3])
                 elif kind == OUTCOME:

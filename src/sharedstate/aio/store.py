@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from ..backends.base import _DEADLINE
 from ..bounded import trim
 from ..errors import ConfigurationError, SharedStateError, StateLostError
-from ..frames import new_id
+from ..frames import Split, new_id
 from ..objects import ObjectSpec
 from ..store import COUNTER, LEASE, OBJECT, Store, _check_seconds, tombstone, unhold
 from .backends import AsyncBackend, open_async_backend
@@ -131,7 +131,7 @@ class AsyncStore:
         owner = new_id()
         started = time.monotonic()
 
-        async def end(data: bytes | None) -> None:
+        async def end(data: bytes | Split | None) -> None:
             change = objects.release_change(spec, owner, data, ttl)
             steps = engine.steps(key, change, time.monotonic() + self.timeout, owner, None, False)
             await drive_async(steps, here.backend)
@@ -141,12 +141,13 @@ class AsyncStore:
 
         take = engine.steps(key, objects.take_change(spec), started + self.timeout, owner, (owner, ttl))
         _, instance = await run_guarded(take, here.backend, orphaned)
+        objects.parting.states.pop(key, None)
         holding = dict(_HOLDING.get() or {})
         holding[key] = (asyncio.current_task(), started + ttl)
         token = _HOLDING.set(holding)
         try:
             yield instance
-            data = objects.encode(spec, instance)
+            data = objects.transaction_write(spec, instance)
         except BaseException:
             _HOLDING.reset(token)
             try:  # release the hold; the block's own exception is the one to report
@@ -248,7 +249,7 @@ class AsyncStore:
             the write that applies are left out of it (see ``combining.py``)."""
             deadline = min(call.deadline for call in batch)
 
-            def change(record: Any, frame: Any) -> tuple[bytes | None, Any]:
+            def change(record: Any, frame: Any) -> tuple[bytes | Split | None, Any]:
                 live = [call for call in batch if not call.cancelled]
                 if not live:
                     guard.withdrawn = True  # nobody left: stop at the next wait
@@ -264,10 +265,8 @@ class AsyncStore:
 
     async def _read(self, spec: ObjectSpec, attribute: str) -> Any:
         """An attribute of the latest stored state (a fresh copy)."""
-        here = self._here()
-        steps = self._engine.load_steps(spec.key, time.monotonic() + self.timeout)
-        record = await drive_async(steps, here.backend)
-        return self._objects.attribute_of(spec, self._engine.frame_of(spec.key, record), attribute)
+        steps = self._objects.read_steps(spec, attribute, time.monotonic() + self.timeout)
+        return await drive_async(steps, self._here().backend)
 
     def _check_not_holding(self, spec: ObjectSpec) -> None:
         """A task inside its own transaction on ``spec`` must not wait for itself."""

@@ -11,6 +11,10 @@ of these few operations:
   the current record, so that a retry costs one more round trip, not a read and a write.
   No backend ever holds a lock while user code runs: the engine runs the method between
   the load and the compare-and-set.
+* **Parts** (backends with ``keeps_parts``): a large object is stored as a small head
+  record plus *parts* (``Parts``, ``PartsWrite``), so that a call writes only the parts
+  it changed, and a process whose copy is at version ``v`` reads only the parts written
+  after ``v`` (``load(key, since=v)``), in the same atomic step as the head.
 * ``counter_add/get/set``: native atomic counters (Redis ``INCR``, SQL ``UPDATE ... RETURNING``);
   ``counter_outcome`` tells, after a lost reply, whether an add took effect (call ids).
 
@@ -32,11 +36,44 @@ from ..errors import CounterOverflowError, InvalidURLError
 
 
 @dataclass(frozen=True, slots=True)
+class Parts:
+    """The parts of a record that a ``load(key, since=...)`` found, read in the same
+    snapshot as its head.
+
+    ``since == 0``: ``changed`` holds every part there is (``removed`` is empty).
+    ``since > 0``: ``changed`` holds the parts written at a version after ``since``, and
+    ``removed`` the names of parts removed after ``since`` (known from their tombstones)."""
+
+    since: int
+    changed: dict[str, bytes]
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PartsWrite:
+    """What a compare-and-set changes in a record's parts, in the same atomic step as its
+    head: each part of ``changed`` is written (``None``: removed, leaving a tombstone),
+    stamped with the new version. ``reset``: every part there was is removed first, with
+    no tombstones (the writer records the reset in the head, so readers load anew)."""
+
+    changed: dict[str, bytes | None]
+    reset: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
-    """A stored value: its bytes and the version that identifies them."""
+    """A stored value: its bytes and the version that identifies them; ``parts``: what a
+    load with ``since`` found of its parts (None: not asked for)."""
 
     version: int
     data: bytes
+    parts: Parts | None = None
+
+
+#: Versions a tombstone of a removed part is kept for: a write at version V may purge the
+#: tombstones stamped V - KEEP_REMOVED or older, so a reader further behind than that
+#: must load every part (``since=0``) rather than the changes.
+KEEP_REMOVED = 4096
 
 
 #: "Not known": a record not yet read, an outcome a backend cannot tell.
@@ -100,6 +137,9 @@ class Backend(ABC):
     #: embedded store waits only on its own lock, bounded by its busy timeout, so the
     #: engine need not set the deadline for it on the hot path
     reads_deadline: ClassVar[bool] = True
+    #: True where records can have parts (``load(key, since)``, ``compare_and_set(...,
+    #: parts)``); elsewhere an object is always one record
+    keeps_parts: ClassVar[bool] = False
     #: the values (and amounts) a counter takes; memcached's is narrower (see there)
     counter_range: ClassVar[tuple[int, int]] = (COUNTER_MIN, COUNTER_MAX)
 
@@ -119,21 +159,31 @@ class Backend(ABC):
 
     # -- records -------------------------------------------------------------------------
     @abstractmethod
-    def load(self, key: str) -> Record | None:
-        """The record stored under ``key``, or None."""
+    def load(self, key: str, since: int | None = None) -> Record | None:
+        """The record stored under ``key``, or None.
+
+        ``since`` (only passed to backends with ``keeps_parts``): also the record's parts
+        written after version ``since`` and those removed after it (0: every part), read
+        in the same snapshot as the head, as ``record.parts``."""
 
     @abstractmethod
     def compare_and_set(
-        self, key: str, expected: int | None, data: bytes
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
     ) -> tuple[bool, Record | None]:
         """Store ``data`` if the version is still ``expected`` (None: only if absent).
 
-        Returns ``(True, new_record)`` on success, ``(False, current_record)`` otherwise.
+        ``parts`` (only passed to backends with ``keeps_parts``): the changes to the
+        record's parts, applied in the same atomic step; the written parts are stamped
+        with the new version, and tombstones older than ``KEEP_REMOVED`` versions may be
+        purged. Without ``parts`` the parts are left as they are.
+
+        Returns ``(True, new_record)`` on success, ``(False, current_record)`` otherwise
+        (the records returned carry no ``parts``).
         """
 
     @abstractmethod
     def delete(self, key: str) -> bool:
-        """Remove the record or counter under ``key``; True if there was one."""
+        """Remove the record (with its parts) or counter under ``key``; True if there was one."""
 
     @abstractmethod
     def keys(self, prefix: str) -> Iterable[str]:

@@ -59,7 +59,16 @@ from ..errors import (
     mark_sent,
     request_sent,
 )
-from .base import COUNTER_MAX, COUNTER_MIN, UNKNOWN, Backend, Record, redact_url, time_left
+from .base import (
+    COUNTER_MAX,
+    COUNTER_MIN,
+    UNKNOWN,
+    Backend,
+    PartsWrite,
+    Record,
+    redact_url,
+    time_left,
+)
 from .calls import InDoubt, default_age
 from .pool import IdlePool
 
@@ -359,12 +368,12 @@ class ManagerBackend(Backend):
         return result
 
     # -- records -------------------------------------------------------------------------
-    def load(self, key: str) -> Record | None:
+    def load(self, key: str, since: int | None = None) -> Record | None:
         found = self._call("load", key)
         return Record(*found) if found is not None else None
 
     def compare_and_set(
-        self, key: str, expected: int | None, data: bytes
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
     ) -> tuple[bool, Record | None]:
         ok, version, current = self._call("compare_and_set", key, expected, data)
         if ok:

@@ -75,7 +75,7 @@ from ..errors import (
     StoreTimeoutError,
     mark_sent,
 )
-from .base import Backend, Record, time_left
+from .base import Backend, PartsWrite, Record, time_left
 from .pool import IdlePool, readable_now
 
 T = TypeVar("T")
@@ -278,12 +278,12 @@ class MemcachedBackend(Backend):
             client.set(marker, b"1", noreply=True)
         return Record(version, bytes(value[_VERSION.size :]))
 
-    def load(self, key: str) -> Record | None:
+    def load(self, key: str, since: int | None = None) -> Record | None:
         mapped = self._key(key)
         return self._run(lambda client: self._read(client, key, mapped))
 
     def compare_and_set(
-        self, key: str, expected: int | None, data: bytes
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
     ) -> tuple[bool, Record | None]:
         mapped = self._key(key)
         version = (expected or 0) + 1

@@ -11,9 +11,12 @@ import threading
 from collections.abc import Iterable
 from typing import ClassVar
 
-from .base import COUNTER_MAX, COUNTER_MIN, Backend, Record
+from .base import COUNTER_MAX, COUNTER_MIN, KEEP_REMOVED, Backend, Parts, PartsWrite, Record
 
 _SPACE: dict[str, Record] = {}
+#: key -> part -> (version, data; None: a tombstone). A load with ``since`` scans the key's
+#: parts: this backend serves tests and one process, where that costs microseconds.
+_PARTS: dict[str, dict[str, tuple[int, bytes | None]]] = {}
 _COUNTERS: dict[str, int] = {}
 _LOCK = threading.RLock()
 
@@ -26,12 +29,27 @@ class MemoryBackend(Backend):
     reads_are_cheap = True
     loses_replies = False
     reads_deadline = False
+    keeps_parts = True
 
-    def load(self, key: str) -> Record | None:
-        return _SPACE.get(key)
+    def load(self, key: str, since: int | None = None) -> Record | None:
+        if since is None:
+            return _SPACE.get(key)
+        with _LOCK:
+            head = _SPACE.get(key)
+            if head is None:
+                return None
+            changed: dict[str, bytes] = {}
+            removed = []
+            for part, (version, data) in _PARTS.get(key, {}).items():
+                if version > since:
+                    if data is not None:
+                        changed[part] = data
+                    elif since:
+                        removed.append(part)
+            return Record(head.version, head.data, Parts(since, changed, tuple(removed)))
 
     def compare_and_set(
-        self, key: str, expected: int | None, data: bytes
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
     ) -> tuple[bool, Record | None]:
         with _LOCK:
             current = _SPACE.get(key)
@@ -39,10 +57,25 @@ class MemoryBackend(Backend):
                 return False, current
             record = Record((expected or 0) + 1, data)
             _SPACE[key] = record
+            if parts is not None:
+                self._write_parts(key, record.version, parts)
             return True, record
+
+    @staticmethod
+    def _write_parts(key: str, version: int, parts: PartsWrite) -> None:
+        stored = _PARTS.setdefault(key, {})
+        if parts.reset:
+            stored.clear()
+        for part, value in parts.changed.items():
+            if value is not None or not parts.reset:
+                stored[part] = (version, value)
+        if version % 64 == 0:  # tombstones past every reader that may still need them
+            for part in [p for p, (v, d) in stored.items() if d is None and v <= version - KEEP_REMOVED]:
+                del stored[part]
 
     def delete(self, key: str) -> bool:
         with _LOCK:
+            _PARTS.pop(key, None)
             found = _SPACE.pop(key, None) is not None
             return (_COUNTERS.pop(key, None) is not None) or found
 

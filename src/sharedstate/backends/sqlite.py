@@ -27,6 +27,11 @@ How it keeps many processes correct and fast:
   mutexes would be copied locked, and the child would hang in its first ``connect``.
   Pooled rather than per thread, because servers that start a thread or a greenlet per
   request would otherwise open (and keep) a connection per request.
+* **Parts of large objects** (``Parts``) in their own table, one row per part, stamped
+  with the version that wrote it and indexed by (key, version): a write of some parts is
+  one short ``BEGIN IMMEDIATE`` transaction (the head's conditional update, then the
+  parts), and a reader at version ``v`` selects the rows after ``v`` in the same read
+  transaction as the head. Objects without parts keep the one-statement write above.
 * **Schema creation that is safe when hundreds of processes start at once**: ``CREATE
   TABLE IF NOT EXISTS`` inside ``BEGIN IMMEDIATE``, under the same busy wait (diskcache's
   "database is locked" errors when many processes open one new file).
@@ -50,7 +55,7 @@ from ..errors import (
     SharedStateError,
     StoreTimeoutError,
 )
-from .base import Backend, Record, addable_range, redact_url
+from .base import KEEP_REMOVED, Backend, Parts, PartsWrite, Record, addable_range, redact_url
 from .forkgate import GATE
 from .pool import IdlePool
 
@@ -61,7 +66,14 @@ SCHEMA = (
     " key TEXT PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS sharedstate_counters ("
     " key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    # the parts of large objects (``Parts``): a NULL ``data`` is a tombstone
+    "CREATE TABLE IF NOT EXISTS sharedstate_parts ("
+    " key TEXT NOT NULL, part TEXT NOT NULL, version INTEGER NOT NULL, data BLOB,"
+    " PRIMARY KEY (key, part)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS sharedstate_parts_since ON sharedstate_parts (key, version)",
 )
+#: tombstones are purged on writes at a version divisible by this (a cheap range delete)
+_PURGE_EVERY = 64
 
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (the low byte of extended codes)
 _FIRST_PAUSE = 0.0001
@@ -102,6 +114,7 @@ class SQLiteBackend(Backend):
     reads_are_cheap = True
     loses_replies = False
     reads_deadline = False
+    keeps_parts = True
 
     def __init__(self, url: str, options: dict[str, str], timeout: float = 10.0) -> None:
         super().__init__(url, options, timeout)
@@ -226,7 +239,9 @@ class SQLiteBackend(Backend):
         return changed
 
     # -- records -------------------------------------------------------------------------
-    def load(self, key: str) -> Record | None:
+    def load(self, key: str, since: int | None = None) -> Record | None:
+        if since is not None:
+            return self._run(lambda c: self._load_parts(c, key, since))
         row = self._run(
             lambda c: c.execute(
                 "SELECT version, data FROM sharedstate_records WHERE key = ?", (key,)
@@ -234,9 +249,32 @@ class SQLiteBackend(Backend):
         )
         return Record(row[0], row[1]) if row else None
 
+    @staticmethod
+    def _load_parts(connection: sqlite3.Connection, key: str, since: int) -> Record | None:
+        """The head and the parts after ``since``, in one read transaction (one snapshot)."""
+        connection.execute("BEGIN")
+        try:
+            row = connection.execute(
+                "SELECT version, data FROM sharedstate_records WHERE key = ?", (key,)
+            ).fetchone()
+            rows = connection.execute(
+                "SELECT part, data FROM sharedstate_parts WHERE key = ? AND version > ?", (key, since)
+            ).fetchall()
+        finally:
+            connection.execute("COMMIT")
+        if row is None:
+            return None
+        changed = {part: data for part, data in rows if data is not None}
+        removed = tuple(part for part, data in rows if data is None) if since else ()
+        return Record(row[0], row[1], Parts(since, changed, removed))
+
     def compare_and_set(
-        self, key: str, expected: int | None, data: bytes
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
     ) -> tuple[bool, Record | None]:
+        if parts is not None:
+            if self._run(lambda c: self._write_parts(c, key, expected, data, parts)):
+                return True, Record((expected or 0) + 1, data)
+            return False, self.load(key)
         # One statement, so one short implicit transaction: the cheapest write SQLite has.
         if expected is None:
             sql, params = (
@@ -254,10 +292,64 @@ class SQLiteBackend(Backend):
             return True, Record((expected or 0) + 1, data)
         return False, self.load(key)
 
+    @staticmethod
+    def _write_parts(
+        connection: sqlite3.Connection, key: str, expected: int | None, data: bytes, parts: PartsWrite
+    ) -> bool:
+        """The head's compare-and-set and the parts, in one write transaction."""
+        version = (expected or 0) + 1
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if expected is None:
+                head = connection.execute(
+                    "INSERT INTO sharedstate_records (key, version, data) VALUES (?, 1, ?) "
+                    "ON CONFLICT (key) DO NOTHING",
+                    (key, data),
+                )
+            else:
+                head = connection.execute(
+                    "UPDATE sharedstate_records SET version = version + 1, data = ? "
+                    "WHERE key = ? AND version = ?",
+                    (data, key, expected),
+                )
+            if head.rowcount != 1:
+                connection.execute("ROLLBACK")
+                return False
+            if parts.reset:
+                connection.execute("DELETE FROM sharedstate_parts WHERE key = ?", (key,))
+            connection.executemany(
+                "INSERT INTO sharedstate_parts (key, part, version, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key, part) DO UPDATE SET version = excluded.version, data = excluded.data",
+                [
+                    (key, part, version, value)
+                    for part, value in parts.changed.items()
+                    if value is not None or not parts.reset
+                ],
+            )
+            if version % _PURGE_EVERY == 0:
+                connection.execute(
+                    "DELETE FROM sharedstate_parts WHERE key = ? AND version <= ? AND data IS NULL",
+                    (key, version - KEEP_REMOVED),
+                )
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return True
+
     def delete(self, key: str) -> bool:
         def remove(connection: sqlite3.Connection) -> bool:
-            first = connection.execute("DELETE FROM sharedstate_records WHERE key = ?", (key,))
-            second = connection.execute("DELETE FROM sharedstate_counters WHERE key = ?", (key,))
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                first = connection.execute("DELETE FROM sharedstate_records WHERE key = ?", (key,))
+                second = connection.execute("DELETE FROM sharedstate_counters WHERE key = ?", (key,))
+                connection.execute("DELETE FROM sharedstate_parts WHERE key = ?", (key,))
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
             return first.rowcount + second.rowcount > 0
 
         return self._run(remove)

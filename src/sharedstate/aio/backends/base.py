@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
-from ...backends.base import Backend, Record
+from ...backends.base import Backend, PartsWrite, Record
 
 
 class AsyncBackend(ABC):
@@ -28,10 +28,12 @@ class AsyncBackend(ABC):
         self.sync = sync
 
     @abstractmethod
-    async def load(self, key: str) -> Record | None: ...
+    async def load(self, key: str, since: int | None = None) -> Record | None: ...
 
     @abstractmethod
-    async def compare_and_set(self, key: str, expected: int | None, data: bytes) -> tuple[bool, Record | None]: ...
+    async def compare_and_set(
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
+    ) -> tuple[bool, Record | None]: ...
 
     @abstractmethod
     async def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int: ...

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ...backends.base import _DEADLINE, Backend, Record, deadline_scope
+from ...backends.base import _DEADLINE, Backend, PartsWrite, Record, deadline_scope
 from ...errors import StoreTimeoutError
 from .base import AsyncBackend
 
@@ -82,11 +82,13 @@ class ThreadedBackend(AsyncBackend):
         # shielded: a cancelled caller stops waiting, the request still ends in the thread
         return await asyncio.shield(future)
 
-    async def load(self, key: str) -> Record | None:
-        return await self._run(self.sync.load, key)
+    async def load(self, key: str, since: int | None = None) -> Record | None:
+        return await self._run(self.sync.load, key, since)
 
-    async def compare_and_set(self, key: str, expected: int | None, data: bytes) -> tuple[bool, Record | None]:
-        return await self._run(self.sync.compare_and_set, key, expected, data)
+    async def compare_and_set(
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
+    ) -> tuple[bool, Record | None]:
+        return await self._run(self.sync.compare_and_set, key, expected, data, parts)
 
     async def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         return await self._run(self.sync.counter_add, key, delta, call_id)
@@ -116,11 +118,13 @@ class InlineBackend(AsyncBackend):
     """``memory://``: a dict behind a lock held for microseconds; a thread hop would cost
     far more than the request, and nothing in it ever waits."""
 
-    async def load(self, key: str) -> Record | None:
-        return self.sync.load(key)
+    async def load(self, key: str, since: int | None = None) -> Record | None:
+        return self.sync.load(key, since)
 
-    async def compare_and_set(self, key: str, expected: int | None, data: bytes) -> tuple[bool, Record | None]:
-        return self.sync.compare_and_set(key, expected, data)
+    async def compare_and_set(
+        self, key: str, expected: int | None, data: bytes, parts: PartsWrite | None = None
+    ) -> tuple[bool, Record | None]:
+        return self.sync.compare_and_set(key, expected, data, parts)
 
     async def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         return self.sync.counter_add(key, delta, call_id)

@@ -1,0 +1,432 @@
+"""Large objects as a head and parts: a call costs what it changes, not what the object holds.
+
+An object is one record while it is small. Once one of its attributes encodes to more than
+``PART_FROM`` bytes (and the store keeps parts: ``Backend.keeps_parts``), the object is
+stored *parted*: a small head record plus parts (``backends/base.py``):
+
+* the head: the class, the small attributes, the layout (which attributes are parts) and a
+  *generation*, a random id drawn whenever the layout is written anew;
+* a large dict attribute whose keys are str or int and whose values are immutable: one
+  part per entry, ``e<attribute>\\x1f<key>``; it comes back as a
+  :class:`~sharedstate.tracked.TrackedDict`, which notes the keys a call changes;
+* any other large attribute: one part, ``a<attribute>``, written when its encoding
+  changed (an attribute whose value is immutable and still the same object is not even
+  encoded).
+
+A call then writes the head and the parts it changed; a call that changes only small
+attributes writes the head alone, as a small object does. The instance of this process is
+kept between calls (:class:`PartedState`), together with the record it holds: when another
+process wrote meanwhile, the engine loads the parts written since that record
+(``Engine.parts_since``) and they are applied to the instance, so a stale process reads
+what changed, not the whole object. Each attempt can be undone at the cost of what it
+changed (a call that raises changes nothing; an attempt that lost a race runs again on
+the newer state).
+
+The layout is written anew (every part, ``reset``) when it no longer fits: an attribute
+grew past ``PART_FROM``, a parted attribute was replaced or removed, or a tracked dict was
+cleared or given a mutable value. Such a call costs what a call on a one-record object of
+that size costs. Only plain classes (state in ``__dict__``, no ``__getstate__`` /
+``__setstate__``, no items of their own) are parted.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from collections.abc import Callable, Sequence
+from types import GeneratorType
+from typing import TYPE_CHECKING, Any
+
+from . import bounded
+from .backends.base import KEEP_REMOVED, PartsWrite, Record
+from .classrefs import main_module, same_class
+from .engine import NeedParts
+from .errors import ClassMismatchError, CorruptStoreError, SerializationError
+from .frames import Split
+from .tracked import TrackedDict, immutable, keyable
+
+if TYPE_CHECKING:
+    from .codecs import Codec
+    from .objects import Objects, ObjectSpec
+
+#: what a parted head's payload starts with (no codec's output does)
+PARTED = b"\x01P"
+#: an attribute whose encoding is longer than this (bytes) is stored as part(s) of its own
+PART_FROM = 8192
+_SEP = "\x1f"
+
+Results = list[tuple[Any, BaseException | None]]
+
+
+def is_parted(payload: bytes) -> bool:
+    return payload[:2] == PARTED
+
+
+def can_part(objects: Objects, spec: ObjectSpec) -> bool:
+    """Whether objects of ``spec``'s class may be stored parted in this store."""
+    shape = spec.shape
+    return (
+        objects.engine.backend.keeps_parts
+        and shape.has_dict
+        and not shape.custom_get
+        and not shape.custom_set
+        and shape.item_base is None
+        and not shape.slots
+        and not shape.transient
+        and not shape.class_mutables
+    )
+
+
+def _entry(name: str, key: Any) -> str:
+    return f"e{name}{_SEP}{'s' if type(key) is str else 'i'}{key}"
+
+
+def _key_of(code: str) -> Any:
+    return code[1:] if code[0] == "s" else int(code[1:])
+
+
+class Head:
+    """A parted head's payload: ``PARTED``, the length of the layout, the layout (class,
+    part attributes, generation) and the small attributes, each as the codec writes it."""
+
+    __slots__ = ("layout", "small_bytes", "wholes", "exploded", "generation", "class_path")
+
+    def __init__(self, codec: Codec, payload: bytes, tool: bool = False) -> None:
+        try:
+            size, _, rest = payload[len(PARTED) :].partition(b":")
+            cut = int(size)
+            layout = codec.loads(rest[:cut], tool)
+            self.small_bytes = rest[cut:]
+            self.class_path: str = layout["c"]
+            self.wholes: list[str] = layout["w"]
+            self.exploded: list[str] = layout["e"]
+            self.generation: str = layout["g"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptStoreError(f"a stored object's head is damaged: {exc!r}") from None
+
+    @staticmethod
+    def encode(codec: Codec, spec: ObjectSpec, small: bytes, wholes: Sequence[str], exploded: Sequence[str], generation: str) -> bytes:
+        layout = codec.dumps({"c": spec.class_path, "w": sorted(wholes), "e": sorted(exploded), "g": generation})
+        return b"%s%d:%s%s" % (PARTED, len(layout), layout, small)
+
+
+class PartedState:
+    """The instance of a parted object this process keeps, and the record it holds."""
+
+    __slots__ = ("record", "instance", "small", "wholes", "exploded", "generation", "snapshot", "pending")
+
+    def __init__(
+        self, record: Record | None, instance: Any, small: bytes, wholes: dict[str, bytes],
+        exploded: frozenset[str], generation: str,
+    ) -> None:
+        self.record = record
+        self.instance = instance
+        self.small = small  # the head's small attributes, as encoded
+        self.wholes = wholes  # attribute -> its part, as stored
+        self.exploded = exploded  # attributes stored one entry per part
+        self.generation = generation
+        self.snapshot: dict[str, Any] | None = None  # the instance's attributes before the attempt
+        #: what the attempt's write stores, taken over once it applied: (small, wholes,
+        #: exploded, generation)
+        self.pending: tuple[bytes, dict[str, bytes], frozenset[str], str] | None = None
+
+
+class Parting:
+    """The parted-object calls of one store (``objects.py`` hands them over)."""
+
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
+        self.codec = objects.codec
+        #: key -> the state this process keeps; taken by the step that uses it, put back
+        #: when that step's write applied (a step that fails drops it: the next one loads)
+        self.states: dict[str, PartedState] = {}
+
+    # -- encoding ------------------------------------------------------------------------
+    def _dump(self, spec: ObjectSpec, name: str, value: Any) -> bytes:
+        try:
+            return self.codec.dumps(value)
+        except SerializationError as exc:
+            raise SerializationError(
+                f"cannot store shared object {spec.name!r}: attribute {name!r}: {exc} (nothing was stored)",
+                attribute=name,
+            ) from None
+
+    def _load(self, spec: ObjectSpec, data: bytes, tool: bool = False) -> Any:
+        previous = main_module(spec.cls.__module__) if spec is not None else None
+        try:
+            return self.codec.loads(data, tool)
+        finally:
+            if spec is not None:
+                main_module(previous)
+
+    def head_of(self, spec: ObjectSpec, payload: bytes) -> Head:
+        head = Head(self.codec, payload)
+        if not same_class(head.class_path, spec.class_path):
+            raise ClassMismatchError(
+                f"shared object {spec.name!r} is stored with class {head.class_path}, not "
+                f"{spec.class_path}; use another name, or delete the stored one"
+            )
+        return head
+
+    def small_of(self, spec: ObjectSpec, small: bytes) -> dict[str, Any]:
+        found = self._load(spec, small) if small else {}
+        if not isinstance(found, dict):
+            raise CorruptStoreError(f"the stored head of shared object {spec.name!r} has an unknown layout")
+        return found
+
+    # -- building the instance from the store --------------------------------------------
+    def state_for(self, spec: ObjectSpec, record: Record, payload: bytes, taken: PartedState | None) -> PartedState:
+        """The state of ``record`` (a parted head): ``taken`` brought up to date with the
+        record's parts, or built anew from all of them; raises ``NeedParts`` when the
+        record does not carry the parts needed."""
+        if taken is not None:
+            self.undo(spec, taken)
+            if taken.record is record:
+                return taken
+        parts = record.parts
+        if parts is None:
+            raise NeedParts(taken.record.version if taken is not None and taken.record is not None else 0)
+        head = self.head_of(spec, payload)
+        if parts.since == 0:
+            return self._build(spec, record, head)
+        if (
+            taken is None
+            or taken.record is None
+            or parts.since != taken.record.version
+            or head.generation != taken.generation
+            or record.version - parts.since >= KEEP_REMOVED
+        ):
+            raise NeedParts(0)
+        self._apply(spec, taken, record, head)
+        return taken
+
+    def state_dict(self, spec: Any, record: Record, head: Head, tool: bool = False) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """The attributes stored in a parted record read with every part (``since=0``),
+        and its whole parts as stored."""
+        assert record.parts is not None
+        state = dict(self._load(spec, head.small_bytes, tool) if head.small_bytes else {})
+        wholes: dict[str, bytes] = {}
+        exploded: dict[str, TrackedDict] = {name: TrackedDict() for name in head.exploded}
+        for part, data in record.parts.changed.items():
+            if part[0] == "a":
+                wholes[part[1:]] = data
+                state[part[1:]] = self._load(spec, data, tool)
+            elif part[0] == "e":
+                name, _, code = part[1:].partition(_SEP)
+                if name in exploded:
+                    exploded[name].load(_key_of(code), self._load(spec, data, tool))
+        missing = set(head.wholes) - set(wholes)
+        if missing:
+            raise CorruptStoreError(f"the stored parts of an object lack attribute(s) {sorted(missing)}")
+        state.update(exploded)
+        return state, wholes
+
+    def _build(self, spec: ObjectSpec, record: Record, head: Head) -> PartedState:
+        state, wholes = self.state_dict(spec, record, head)
+        instance = spec.restore(state, None)
+        return PartedState(record, instance, head.small_bytes, wholes, frozenset(head.exploded), head.generation)
+
+    def _apply(self, spec: ObjectSpec, state: PartedState, record: Record, head: Head) -> None:
+        """Brings ``state`` (same layout) up to ``record`` with the parts written since."""
+        assert record.parts is not None
+        attributes = state.instance.__dict__
+        for part, data in record.parts.changed.items():
+            if part[0] == "a":
+                state.wholes[part[1:]] = data
+                attributes[part[1:]] = self._load(spec, data)
+            else:
+                name, _, code = part[1:].partition(_SEP)
+                attributes[name].load(_key_of(code), self._load(spec, data))
+        for part in record.parts.removed:
+            if part[0] == "e":
+                name, _, code = part[1:].partition(_SEP)
+                attributes[name].unload(_key_of(code))
+        if head.small_bytes != state.small:
+            fresh = self._small_attributes(spec, state, head.small_bytes)
+            for name in [n for n in attributes if n not in state.wholes and n not in state.exploded]:
+                del attributes[name]
+            attributes.update(fresh)
+            state.small = head.small_bytes
+        state.record = record
+
+    def _small_attributes(self, spec: ObjectSpec, state: PartedState, small: bytes) -> dict[str, Any]:
+        """The small attributes stored, with the class's defaults for those missing."""
+        fresh = spec.restore(self.small_of(spec, small), None).__dict__
+        return {n: v for n, v in fresh.items() if n not in state.wholes and n not in state.exploded}
+
+    # -- running calls -------------------------------------------------------------------
+    def take(self, key: str) -> PartedState | None:
+        return self.states.pop(key, None)
+
+    def run_calls(
+        self, spec: ObjectSpec, state: PartedState, calls: Sequence[tuple[Any, ...]]
+    ) -> tuple[Split | bytes | None, Results]:
+        """Runs ``(method, args, kwargs, context)`` calls on the state's instance; returns
+        the write (None: nothing changed) and each call's result or error. A call that
+        raises is undone (the others run again without it)."""
+        failed: dict[int, BaseException] = {}
+        learned = False
+        while True:
+            self.undo(spec, state)
+            state.snapshot = dict(state.instance.__dict__)
+            results: Results = []
+            for index, entry in enumerate(calls):
+                if index in failed:
+                    results.append((None, failed[index]))
+                    continue
+                try:
+                    results.append((_run_call(state.instance, entry), None))
+                except Exception as exc:
+                    if not learned and spec.learn_defaults(exc, state.instance):
+                        learned = True  # a default the stored state lacked: from the start
+                        self.undo(spec, state)
+                        for name, value in (spec.defaults or {}).items():
+                            state.instance.__dict__.setdefault(name, copy.deepcopy(value))
+                    else:
+                        failed[index] = exc
+                    break
+            else:
+                return self._write_of(spec, state), results
+
+    def undo(self, spec: ObjectSpec, state: PartedState) -> None:
+        """Puts the instance back as it was before the attempt (at ``state.record``)."""
+        snapshot = state.snapshot
+        if snapshot is None:
+            return
+        state.snapshot = state.pending = None
+        attributes = state.instance.__dict__
+        attributes.clear()
+        attributes.update(snapshot)
+        small: dict[str, Any] | None = None
+        for name, value in snapshot.items():
+            if name in state.exploded:
+                if type(value) is TrackedDict:
+                    value.rollback()
+            elif immutable(value):
+                continue
+            elif name in state.wholes:
+                attributes[name] = self._load(spec, state.wholes[name])
+            else:
+                if small is None:
+                    small = self._small_attributes(spec, state, state.small)
+                if name in small:
+                    attributes[name] = small[name]
+
+    def _write_of(self, spec: ObjectSpec, state: PartedState) -> Split | bytes | None:
+        """What the attempt writes: the head and the parts it changed, or everything anew
+        when the layout no longer fits (see the module docstring)."""
+        snapshot = state.snapshot or {}
+        attributes = state.instance.__dict__
+        changed: dict[str, bytes | None] = {}
+        wholes = state.wholes
+        small: dict[str, Any] = {}
+        for name, value in attributes.items():
+            if name in state.exploded:
+                if value is not snapshot.get(name) or type(value) is not TrackedDict or value.spoiled:
+                    return self.layout_write(spec, state.instance, state)[0]
+                for key in value.changed_keys():
+                    changed[_entry(name, key)] = self._dump(spec, name, value[key]) if key in value else None
+            elif name in state.wholes:
+                if value is snapshot.get(name) and immutable(value):
+                    continue
+                data = self._dump(spec, name, value)
+                if data != wholes[name]:
+                    if wholes is state.wholes:
+                        wholes = dict(wholes)
+                    changed["a" + name] = wholes[name] = data
+            else:
+                small[name] = value
+        if any(name not in attributes for name in (*state.wholes, *state.exploded)):
+            return self.layout_write(spec, state.instance, state)[0]
+        small_bytes = self._dump(spec, "(small attributes)", small)
+        if len(small_bytes) > PART_FROM:
+            return self.layout_write(spec, state.instance, state)[0]
+        if not changed and small_bytes == state.small:
+            return None
+        state.pending = (small_bytes, wholes, state.exploded, state.generation)
+        head = Head.encode(self.codec, spec, small_bytes, list(wholes), list(state.exploded), state.generation)
+        return Split(head, PartsWrite(changed)) if changed else head
+
+    def layout_write(self, spec: ObjectSpec, instance: Any, state: PartedState | None) -> tuple[Split | bytes, PartedState]:
+        """The instance written anew: as one record when no attribute is large, else as a
+        head and every part (a new generation). Large dicts that fit become tracked."""
+        attributes = instance.__dict__
+        small: dict[str, Any] = {}
+        parts: dict[str, bytes | None] = {}
+        wholes: dict[str, bytes] = {}
+        exploded: list[str] = []
+        for name, value in list(attributes.items()):
+            data = self._dump(spec, name, value)
+            if len(data) <= PART_FROM:
+                small[name] = value
+            elif _explodable(name, value):
+                if type(value) is not TrackedDict:
+                    value = attributes[name] = TrackedDict(value)
+                value.commit()
+                value.spoiled = False
+                exploded.append(name)
+                for key, item in value.items():
+                    parts[_entry(name, key)] = self._dump(spec, name, item)
+            else:
+                wholes[name] = data
+                parts["a" + name] = data
+        if state is None:
+            state = PartedState(None, instance, b"", {}, frozenset(), "")
+            state.snapshot = {}
+        if not parts:
+            whole = self.objects.encode(spec, instance)
+            state.pending = None
+            return (Split(whole, PartsWrite({}, reset=True)) if state.record is not None else whole), state
+        generation = os.urandom(6).hex()
+        small_bytes = self._dump(spec, "(small attributes)", small)
+        state.pending = (small_bytes, wholes, frozenset(exploded), generation)
+        head = Head.encode(self.codec, spec, small_bytes, list(wholes), exploded, generation)
+        return Split(head, PartsWrite(parts, reset=True)), state
+
+    def commit(self, spec: ObjectSpec, state: PartedState, record: Record | None) -> None:
+        """The attempt's write applied and left ``record`` (None: writes by others
+        followed it, so this state is not kept)."""
+        key = spec.key
+        state.snapshot = None
+        engine = self.objects.engine
+        if record is None or not is_parted(engine.frame_of(key, record).payload):
+            state.pending = None
+            engine.parts_since.pop(key, None)
+            return
+        if state.pending is not None:
+            state.small, state.wholes, state.exploded, state.generation = state.pending
+            state.pending = None
+        for name in state.exploded:
+            state.instance.__dict__[name].commit()
+        state.record = record
+        self.states[key] = state
+        if len(self.states) > bounded.KEEP_NAMES:
+            bounded.trim(self.states)
+        engine.parts_since[key] = record.version
+
+
+def _explodable(name: str, value: Any) -> bool:
+    if not isinstance(value, dict) or type(value) not in (dict, TrackedDict) or _SEP in name:
+        return False
+    return all(keyable(key) and immutable(item) for key, item in value.items())
+
+
+def _run_call(instance: Any, entry: tuple[Any, ...]) -> Any:
+    """One call on the kept instance; arguments and results that could alias it are
+    copies (the caller keeps no handle into the state this process keeps)."""
+    method, args, kwargs, context = entry
+    if not all(immutable(a) for a in args):
+        args = copy.deepcopy(args)
+    if kwargs and not all(immutable(v) for v in kwargs.values()):
+        kwargs = copy.deepcopy(kwargs)
+    target: Callable[..., Any] = (
+        getattr(instance, method) if isinstance(method, str) else functools.partial(method, instance)
+    )
+    result = target(*args, **kwargs) if context is None else context.run(target, *args, **kwargs)
+    if type(result) is GeneratorType:
+        result = list(result) if context is None else context.run(list, result)
+    return result if immutable(result) else copy.deepcopy(result)
+
+
+__all__ = ["PARTED", "PART_FROM", "Parting", "PartedState", "can_part", "is_parted"]
