@@ -48,6 +48,7 @@ from .codec_errors import (
     unencodable_error,
 )
 from .errors import ConfigurationError, CorruptStoreError, SignatureError
+from .tracked import TrackedDict
 
 TAG = "__t"  # key marking a tagged value in JSON; user dicts holding it are escaped
 PICKLE_MAGIC = b"SSP1"
@@ -91,7 +92,7 @@ def _to_json(value: Any) -> Any:
         return value
     if kind is list:
         return [item if type(item) in _SCALARS else _to_json(item) for item in value]
-    if kind is dict:
+    if kind is dict or kind is TrackedDict:
         if TAG not in value and all(type(key) is str for key in value):
             return {
                 key: item if type(item) in _SCALARS else _to_json(item)

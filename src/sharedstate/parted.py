@@ -44,7 +44,7 @@ from .classrefs import main_module, same_class
 from .engine import NeedParts
 from .errors import ClassMismatchError, CorruptStoreError, SerializationError
 from .frames import Split
-from .tracked import TrackedDict, immutable, keyable
+from .tracked import TrackedDict, immutable, keyable, plain
 
 if TYPE_CHECKING:
     from .codecs import Codec
@@ -221,6 +221,16 @@ class Parting:
             raise CorruptStoreError(f"the stored parts of an object lack attribute(s) {sorted(missing)}")
         state.update(exploded)
         return state, wholes
+
+    def inspect(self, payload: bytes, record: Record) -> dict[str, Any] | None:
+        """``Store.inspect`` of a parted record read with every part: read without its
+        classes (see ``classrefs.Stored``)."""
+        if not is_parted(payload):
+            return None
+        head = Head(self.codec, payload, tool=True)
+        state, _ = self.state_dict(None, record, head, tool=True)
+        shown = {name: plain(value) for name, value in state.items()}
+        return {"class": head.class_path, "state": shown, "version": record.version}
 
     def _build(self, spec: ObjectSpec, record: Record, head: Head) -> PartedState:
         state, wholes = self.state_dict(spec, record, head)

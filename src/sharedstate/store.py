@@ -179,6 +179,11 @@ class Store:
         frame = self._engine.frame_of(key, record)
         if record is None or not frame.payload:
             return None
+        if is_parted(frame.payload):  # every part, read with the head
+            record = self.backend.load(key, 0)
+            if record is None:
+                return None
+            return self._objects.parting.inspect(self._engine.frame_of(key, record).payload, record)
         envelope = self._objects.decode(frame.payload, name, tool=True)
         found = {"class": envelope.get("c"), "state": envelope.get("s"), "version": record.version}
         if "i" in envelope:
