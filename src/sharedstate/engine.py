@@ -301,6 +301,7 @@ class Engine:
         lost_outcome: Any = None if lost_write is None else lost_write[1]
         pause = 0.002
         hold_pause = HOLD_POLL[0]
+        since: int | None = None  # the parts a change asked for (``NeedParts``)
         # the longest try (change and compare-and-set) so far; a conflict handed over by
         # ``run`` took one try, from ``began``
         slowest = 0.0 if current is UNKNOWN else time.monotonic() - began
@@ -309,7 +310,7 @@ class Engine:
                 self._check_deadline(deadline, lost, key)
                 before = self.cache.get(key)
                 try:
-                    record = yield from self.load_steps(key, deadline, self.parts_since.get(key))
+                    record = yield from self.load_steps(key, deadline, self.parts_since.get(key) if since is None else since)
                 except StateLostError:
                     raise
                 except SharedStateError as exc:
@@ -317,7 +318,7 @@ class Engine:
                         raise
                     pause = yield from self._pause(deadline, pause, exc, lost, key)
                     continue
-                cached = False
+                cached, since = False, None
                 if before is not None and record is not None and record.version == before.version:
                     self._stale.discard(key)  # nobody else wrote since: cache-first again
                 if lost is not UNKNOWN:
@@ -351,11 +352,8 @@ class Engine:
                 record = UNKNOWN
                 continue
             except NeedParts as need:
-                self._check_deadline(deadline, lost, key)
-                record = yield from self.load_steps(key, deadline, need.since)
-                cached = False
-                if lost is not UNKNOWN and self._lost_write_applied(key, record, lost, call_id):
-                    return _own_record(record, lost), lost_outcome
+                since = need.since  # loaded with the head, at the top of the loop
+                record = UNKNOWN
                 continue
             except Exception:
                 if not cached:

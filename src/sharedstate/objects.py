@@ -290,6 +290,10 @@ class Objects:
         if len(last_good) > spec.next_part_check and can_part(self, spec):  # large: parted?
             written, state = self.parting.layout_write(spec, instance, None)
             if type(written) is Split:
+                # kept only if the callers hold no handle into it (see ``_detached``)
+                state.aliased = any(e is not None or type(r) not in _IMMUTABLE for r, e in results) or not all(
+                    _immutable_arguments(entry[:3]) for entry in calls
+                )
                 return written, (state, results)
             spec.next_part_check = 2 * len(last_good)  # no attribute is large yet
         return last_good, (instance, results)

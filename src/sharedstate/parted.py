@@ -6,9 +6,14 @@ stored *parted*: a small head record plus parts (``backends/base.py``):
 
 * the head: the class, the small attributes, the layout (which attributes are parts) and a
   *generation*, a random id drawn whenever the layout is written anew;
-* a large dict attribute whose keys are str or int and whose values are immutable: one
-  part per entry, ``e<attribute>\\x1f<key>``; it comes back as a
-  :class:`~sharedstate.tracked.TrackedDict`, which notes the keys a call changes;
+* a large dict attribute whose keys are str or int and whose values are immutable: a
+  *base* part, ``b<attribute>``, the whole dict as the layout was written, and one
+  *override* part per entry changed since, ``e<attribute>\\x1f<key>`` (empty: deleted);
+  it comes back as a :class:`~sharedstate.tracked.TrackedDict`, which notes the keys a
+  call changes. Once more than half the dict's keys (at least ``COMPACT_FROM``) have
+  overrides, the layout is written anew, the overrides folded into the base: a write of
+  the whole dict for every so many one-key writes, so a call costs O(1) on average and
+  the parts stay O(size of the dict);
 * any other large attribute: one part, ``a<attribute>``, written when its encoding
   changed (an attribute whose value is immutable and still the same object is not even
   encoded).
@@ -44,7 +49,7 @@ from .classrefs import main_module, same_class
 from .engine import NeedParts
 from .errors import ClassMismatchError, CorruptStoreError, SerializationError
 from .frames import Split
-from .tracked import TrackedDict, immutable, keyable, plain
+from .tracked import SCALARS, TrackedDict, immutable, keyable, plain
 
 if TYPE_CHECKING:
     from .codecs import Codec
@@ -54,6 +59,8 @@ if TYPE_CHECKING:
 PARTED = b"\x01P"
 #: an attribute whose encoding is longer than this (bytes) is stored as part(s) of its own
 PART_FROM = 8192
+#: overridden keys of a dict before its base is written anew (or half its keys, if more)
+COMPACT_FROM = 1024
 _SEP = "\x1f"
 
 Results = list[tuple[Any, BaseException | None]]
@@ -114,7 +121,10 @@ class Head:
 class PartedState:
     """The instance of a parted object this process keeps, and the record it holds."""
 
-    __slots__ = ("record", "instance", "small", "wholes", "exploded", "generation", "snapshot", "pending")
+    __slots__ = (
+        "record", "instance", "small", "wholes", "exploded", "generation", "snapshot", "pending", "aliased",
+        "overridden", "pending_keys",
+    )
 
     def __init__(
         self, record: Record | None, instance: Any, small: bytes, wholes: dict[str, bytes],
@@ -130,6 +140,13 @@ class PartedState:
         #: what the attempt's write stores, taken over once it applied: (small, wholes,
         #: exploded, generation)
         self.pending: tuple[bytes, dict[str, bytes], frozenset[str], str] | None = None
+        #: a call's argument or result could not be copied: the caller may hold a
+        #: handle into the instance, which is then not kept
+        self.aliased = False
+        #: per dict stored as a base and overrides: the keys that have an override part
+        self.overridden: dict[str, set[Any]] = {name: set() for name in exploded}
+        #: the keys the attempt's write overrides (taken over once it applied)
+        self.pending_keys: list[tuple[str, Any]] = []
 
 
 class Parting:
@@ -201,26 +218,40 @@ class Parting:
         self._apply(spec, taken, record, head)
         return taken
 
-    def state_dict(self, spec: Any, record: Record, head: Head, tool: bool = False) -> tuple[dict[str, Any], dict[str, bytes]]:
+    def state_dict(
+        self, spec: Any, record: Record, head: Head, tool: bool = False
+    ) -> tuple[dict[str, Any], dict[str, bytes], dict[str, set[Any]]]:
         """The attributes stored in a parted record read with every part (``since=0``),
-        and its whole parts as stored."""
+        its whole parts as stored, and the keys of each dict that have overrides."""
         assert record.parts is not None
         state = dict(self._load(spec, head.small_bytes, tool) if head.small_bytes else {})
         wholes: dict[str, bytes] = {}
-        exploded: dict[str, TrackedDict] = {name: TrackedDict() for name in head.exploded}
+        exploded: dict[str, TrackedDict] = {}
+        overrides = []
         for part, data in record.parts.changed.items():
-            if part[0] == "a":
+            kind = part[0]
+            if kind == "a":
                 wholes[part[1:]] = data
                 state[part[1:]] = self._load(spec, data, tool)
-            elif part[0] == "e":
-                name, _, code = part[1:].partition(_SEP)
-                if name in exploded:
-                    exploded[name].load(_key_of(code), self._load(spec, data, tool))
-        missing = set(head.wholes) - set(wholes)
+            elif kind == "b":
+                exploded[part[1:]] = TrackedDict(self._load(spec, data, tool))
+            elif kind == "e":
+                overrides.append((part, data))
+        missing = (set(head.wholes) - set(wholes)) | (set(head.exploded) - set(exploded))
         if missing:
             raise CorruptStoreError(f"the stored parts of an object lack attribute(s) {sorted(missing)}")
+        overridden: dict[str, set[Any]] = {name: set() for name in exploded}
+        for part, data in overrides:  # after the bases they override
+            name, _, code = part[1:].partition(_SEP)
+            if name in exploded:
+                key = _key_of(code)
+                overridden[name].add(key)
+                if data:
+                    exploded[name].load(key, self._load(spec, data, tool))
+                else:
+                    exploded[name].unload(key)
         state.update(exploded)
-        return state, wholes
+        return state, wholes, overridden
 
     def inspect(self, payload: bytes, record: Record) -> dict[str, Any] | None:
         """``Store.inspect`` of a parted record read with every part: read without its
@@ -228,14 +259,16 @@ class Parting:
         if not is_parted(payload):
             return None
         head = Head(self.codec, payload, tool=True)
-        state, _ = self.state_dict(None, record, head, tool=True)
+        state, _, _ = self.state_dict(None, record, head, tool=True)
         shown = {name: plain(value) for name, value in state.items()}
         return {"class": head.class_path, "state": shown, "version": record.version}
 
     def _build(self, spec: ObjectSpec, record: Record, head: Head) -> PartedState:
-        state, wholes = self.state_dict(spec, record, head)
+        state, wholes, overridden = self.state_dict(spec, record, head)
         instance = spec.restore(state, None)
-        return PartedState(record, instance, head.small_bytes, wholes, frozenset(head.exploded), head.generation)
+        built = PartedState(record, instance, head.small_bytes, wholes, frozenset(head.exploded), head.generation)
+        built.overridden = overridden
+        return built
 
     def _apply(self, spec: ObjectSpec, state: PartedState, record: Record, head: Head) -> None:
         """Brings ``state`` (same layout) up to ``record`` with the parts written since."""
@@ -245,9 +278,16 @@ class Parting:
             if part[0] == "a":
                 state.wholes[part[1:]] = data
                 attributes[part[1:]] = self._load(spec, data)
-            else:
+            elif part[0] == "e":
                 name, _, code = part[1:].partition(_SEP)
-                attributes[name].load(_key_of(code), self._load(spec, data))
+                key = _key_of(code)
+                state.overridden[name].add(key)
+                if data:
+                    attributes[name].load(key, self._load(spec, data))
+                else:
+                    attributes[name].unload(key)
+            else:  # a base is written only with a new layout (another generation)
+                raise CorruptStoreError(f"shared object {spec.name!r}: its dict {part[1:]!r} was rewritten in place")
         for part in record.parts.removed:
             if part[0] == "e":
                 name, _, code = part[1:].partition(_SEP)
@@ -280,13 +320,16 @@ class Parting:
         while True:
             self.undo(spec, state)
             state.snapshot = dict(state.instance.__dict__)
+            state.aliased = False
             results: Results = []
             for index, entry in enumerate(calls):
                 if index in failed:
                     results.append((None, failed[index]))
                     continue
                 try:
-                    results.append((_run_call(state.instance, entry), None))
+                    result, aliased = _run_call(state.instance, entry)
+                    results.append((result, None))
+                    state.aliased = state.aliased or aliased
                 except Exception as exc:
                     if not learned and spec.learn_defaults(exc, state.instance):
                         learned = True  # a default the stored state lacked: from the start
@@ -329,14 +372,20 @@ class Parting:
         snapshot = state.snapshot or {}
         attributes = state.instance.__dict__
         changed: dict[str, bytes | None] = {}
+        pending_keys: list[tuple[str, Any]] = []
         wholes = state.wholes
         small: dict[str, Any] = {}
         for name, value in attributes.items():
             if name in state.exploded:
                 if value is not snapshot.get(name) or type(value) is not TrackedDict or value.spoiled:
                     return self.layout_write(spec, state.instance, state)[0]
+                overridden = state.overridden[name]
                 for key in value.changed_keys():
-                    changed[_entry(name, key)] = self._dump(spec, name, value[key]) if key in value else None
+                    changed[_entry(name, key)] = self._dump(spec, name, value[key]) if key in value else b""
+                    if key not in overridden:
+                        pending_keys.append((name, key))
+                if len(overridden) + len(pending_keys) > max(COMPACT_FROM, len(value) // 2):
+                    return self.layout_write(spec, state.instance, state)[0]  # fold them in
             elif name in state.wholes:
                 if value is snapshot.get(name) and immutable(value):
                     continue
@@ -355,6 +404,7 @@ class Parting:
         if not changed and small_bytes == state.small:
             return None
         state.pending = (small_bytes, wholes, state.exploded, state.generation)
+        state.pending_keys = pending_keys
         head = Head.encode(self.codec, spec, small_bytes, list(wholes), list(state.exploded), state.generation)
         return Split(head, PartsWrite(changed)) if changed else head
 
@@ -371,19 +421,17 @@ class Parting:
             if len(data) <= PART_FROM:
                 small[name] = value
             elif _explodable(name, value):
-                if type(value) is not TrackedDict:
-                    value = attributes[name] = TrackedDict(value)
-                value.commit()
-                value.spoiled = False
+                # a new one, so that the attempt's own (in the snapshot) can still be undone
+                attributes[name] = TrackedDict(value)
                 exploded.append(name)
-                for key, item in value.items():
-                    parts[_entry(name, key)] = self._dump(spec, name, item)
+                parts["b" + name] = data
             else:
                 wholes[name] = data
                 parts["a" + name] = data
         if state is None:
             state = PartedState(None, instance, b"", {}, frozenset(), "")
             state.snapshot = {}
+        state.pending_keys = []
         if not parts:
             whole = self.objects.encode(spec, instance)
             state.pending = None
@@ -400,13 +448,18 @@ class Parting:
         key = spec.key
         state.snapshot = None
         engine = self.objects.engine
-        if record is None or not is_parted(engine.frame_of(key, record).payload):
+        if record is None or state.aliased or not is_parted(engine.frame_of(key, record).payload):
             state.pending = None
             engine.parts_since.pop(key, None)
             return
         if state.pending is not None:
+            if state.pending[3] != state.generation:  # a new layout: no overrides yet
+                state.overridden = {name: set() for name in state.pending[2]}
             state.small, state.wholes, state.exploded, state.generation = state.pending
             state.pending = None
+        for name, key in state.pending_keys:
+            state.overridden[name].add(key)
+        state.pending_keys = []
         for name in state.exploded:
             state.instance.__dict__[name].commit()
         state.record = record
@@ -417,26 +470,41 @@ class Parting:
 
 
 def _explodable(name: str, value: Any) -> bool:
-    if not isinstance(value, dict) or type(value) not in (dict, TrackedDict) or _SEP in name:
+    """Whether a large attribute is a dict kept as a base and overrides."""
+    if type(value) not in (dict, TrackedDict) or _SEP in name:
         return False
-    return all(keyable(key) and immutable(item) for key, item in value.items())
+    scalars = SCALARS
+    for key, item in value.items():
+        if (type(key) is not str or not key.isascii() or "\x00" in key) and not keyable(key):
+            return False
+        if type(item) not in scalars and not immutable(item):
+            return False
+    return True
 
 
-def _run_call(instance: Any, entry: tuple[Any, ...]) -> Any:
+def _run_call(instance: Any, entry: tuple[Any, ...]) -> tuple[Any, bool]:
     """One call on the kept instance; arguments and results that could alias it are
-    copies (the caller keeps no handle into the state this process keeps)."""
+    copies, so the caller keeps no handle into the state this process keeps. Returns the
+    result and whether something could not be copied (a lock, a socket)."""
     method, args, kwargs, context = entry
-    if not all(immutable(a) for a in args):
-        args = copy.deepcopy(args)
-    if kwargs and not all(immutable(v) for v in kwargs.values()):
-        kwargs = copy.deepcopy(kwargs)
+    aliased = False
+    if not all(immutable(a) for a in args) or (kwargs and not all(immutable(v) for v in kwargs.values())):
+        try:
+            args, kwargs = copy.deepcopy((args, kwargs))
+        except Exception:
+            aliased = True
     target: Callable[..., Any] = (
         getattr(instance, method) if isinstance(method, str) else functools.partial(method, instance)
     )
     result = target(*args, **kwargs) if context is None else context.run(target, *args, **kwargs)
     if type(result) is GeneratorType:
         result = list(result) if context is None else context.run(list, result)
-    return result if immutable(result) else copy.deepcopy(result)
+    if immutable(result):
+        return result, aliased
+    try:
+        return copy.deepcopy(result), aliased
+    except Exception:
+        return result, True
 
 
 __all__ = ["PARTED", "PART_FROM", "Parting", "PartedState", "can_part", "is_parted"]

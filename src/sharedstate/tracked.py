@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 _ABSENT: Any = object()
-_SCALARS = frozenset(
+SCALARS = frozenset(
     {str, int, float, bool, bytes, type(None), complex, Decimal, uuid.UUID}
     | {dt.datetime, dt.date, dt.time, dt.timedelta}
 )
@@ -36,7 +36,7 @@ def immutable(value: Any) -> bool:
     """Whether ``value`` can never change in place (so an unchanged identity is an
     unchanged value)."""
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in SCALARS:
         return True
     if kind is tuple or kind is frozenset:
         return all(immutable(item) for item in value)

@@ -14,6 +14,10 @@ the store's optimistic loop, like on every other backend. One lock rather than o
 name: each operation is a few dict steps, far shorter than the round trip, and the GIL
 would serialize them anyway.
 
+Large objects stay one record here (``keeps_parts`` is False): the registry could keep parts
+under its lock, but a record already travels as one pickle on one connection, and the
+object layer then writes and reads it whole.
+
 Security: the server refuses to start, and the client to connect, without an authkey.
 Connections are authenticated by the manager's own HMAC challenge with that key (both
 ways); after that, requests and replies (records' bytes inside) travel as pickles on that

@@ -24,6 +24,9 @@ over (a counter re-created from its factory would hand out numbers again):
   items, and its meta arithmetic (``ma``) cannot carry an id; recording one would turn every
   add into a read and a compare-and-swap of an item holding the value and the ids (two
   round trips, retried under contention) in place of one native ``incr``.
+* **No parts** (``keeps_parts`` is False): memcached has no atomic step over two items, so
+  a large object stays one item, written and read whole (the object layer never parts
+  it here); the item size limit (1 MB by default, ``-I``) bounds an object's state.
 * **Errors**: one raised once a request was being sent is marked ``request_sent``; one
   raised before (refused, connect timeout) is not. An idle pooled connection that the server
   closed is dropped before use, and sockets close with ``SO_LINGER`` 0, so that a request
