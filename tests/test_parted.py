@@ -124,6 +124,19 @@ def test_a_call_writes_only_what_it_changed(store):
     assert store.backend.load(key, after.version).parts.changed == {"ehits\x1fsip00003": b""}
 
 
+def test_the_instance_is_kept_between_calls(store):
+    """Kept, a call costs what it changes; dropped, every call would read every part."""
+    big = store.object("big", Table)
+    big.bump()
+    kept = store._objects.parting.states
+    key = store.prefix + "o:big"
+    first = kept[key]
+    big.hit("ip00001")
+    big.forget("ip00002")
+    big.bump()
+    assert kept[key] is first and list(kept) == [key]
+
+
 def test_another_process_reads_the_changes_and_builds_on_them(store, parts_base_url):
     big = store.object("big", Table)
     big.bump()

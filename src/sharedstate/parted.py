@@ -457,8 +457,8 @@ class Parting:
                 state.overridden = {name: set() for name in state.pending[2]}
             state.small, state.wholes, state.exploded, state.generation = state.pending
             state.pending = None
-        for name, key in state.pending_keys:
-            state.overridden[name].add(key)
+        for name, entry in state.pending_keys:
+            state.overridden[name].add(entry)
         state.pending_keys = []
         for name in state.exploded:
             state.instance.__dict__[name].commit()
