@@ -97,7 +97,7 @@ class Head:
     """A parted head's payload: ``PARTED``, the length of the layout, the layout (class,
     part attributes, generation) and the small attributes, each as the codec writes it."""
 
-    __slots__ = ("layout", "small_bytes", "wholes", "exploded", "generation", "class_path")
+    __slots__ = ("small_bytes", "wholes", "exploded", "generation", "class_path")
 
     def __init__(self, codec: Codec, payload: bytes, tool: bool = False) -> None:
         try:
@@ -113,9 +113,11 @@ class Head:
             raise CorruptStoreError(f"a stored object's head is damaged: {exc!r}") from None
 
     @staticmethod
-    def encode(codec: Codec, spec: ObjectSpec, small: bytes, wholes: Sequence[str], exploded: Sequence[str], generation: str) -> bytes:
+    def layout(codec: Codec, spec: ObjectSpec, wholes: Sequence[str], exploded: Sequence[str], generation: str) -> bytes:
+        """The head's bytes before its small attributes (the same for every call until the
+        layout is written anew)."""
         layout = codec.dumps({"c": spec.class_path, "w": sorted(wholes), "e": sorted(exploded), "g": generation})
-        return b"%s%d:%s%s" % (PARTED, len(layout), layout, small)
+        return b"%s%d:%s" % (PARTED, len(layout), layout)
 
 
 class PartedState:
@@ -123,7 +125,7 @@ class PartedState:
 
     __slots__ = (
         "record", "instance", "small", "wholes", "exploded", "generation", "snapshot", "pending", "aliased",
-        "overridden", "pending_keys",
+        "overridden", "pending_keys", "layout",
     )
 
     def __init__(
@@ -147,6 +149,7 @@ class PartedState:
         self.overridden: dict[str, set[Any]] = {name: set() for name in exploded}
         #: the keys the attempt's write overrides (taken over once it applied)
         self.pending_keys: list[tuple[str, Any]] = []
+        self.layout: bytes | None = None  # the head's layout part, as encoded (``Head``)
 
 
 class Parting:
@@ -405,7 +408,9 @@ class Parting:
             return None
         state.pending = (small_bytes, wholes, state.exploded, state.generation)
         state.pending_keys = pending_keys
-        head = Head.encode(self.codec, spec, small_bytes, list(wholes), list(state.exploded), state.generation)
+        if state.layout is None:
+            state.layout = Head.layout(self.codec, spec, list(wholes), list(state.exploded), state.generation)
+        head = state.layout + small_bytes
         return Split(head, PartsWrite(changed)) if changed else head
 
     def layout_write(self, spec: ObjectSpec, instance: Any, state: PartedState | None) -> tuple[Split | bytes, PartedState]:
@@ -439,7 +444,7 @@ class Parting:
         generation = os.urandom(6).hex()
         small_bytes = self._dump(spec, "(small attributes)", small)
         state.pending = (small_bytes, wholes, frozenset(exploded), generation)
-        head = Head.encode(self.codec, spec, small_bytes, list(wholes), exploded, generation)
+        head = Head.layout(self.codec, spec, list(wholes), exploded, generation) + small_bytes
         return Split(head, PartsWrite(parts, reset=True)), state
 
     def commit(self, spec: ObjectSpec, state: PartedState, record: Record | None) -> None:
@@ -455,6 +460,7 @@ class Parting:
         if state.pending is not None:
             if state.pending[3] != state.generation:  # a new layout: no overrides yet
                 state.overridden = {name: set() for name in state.pending[2]}
+                state.layout = None
             state.small, state.wholes, state.exploded, state.generation = state.pending
             state.pending = None
         for name, entry in state.pending_keys:

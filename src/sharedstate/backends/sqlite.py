@@ -71,6 +71,9 @@ SCHEMA = (
     " key TEXT NOT NULL, part TEXT NOT NULL, version INTEGER NOT NULL, data BLOB,"
     " PRIMARY KEY (key, part)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS sharedstate_parts_since ON sharedstate_parts (key, version)",
+    # the tombstones alone, so that purging them never scans the live parts
+    "CREATE INDEX IF NOT EXISTS sharedstate_parts_removed ON sharedstate_parts (key, version) "
+    "WHERE data IS NULL",
 )
 #: tombstones are purged on writes at a version divisible by this (a cheap range delete)
 _PURGE_EVERY = 64
