@@ -96,6 +96,28 @@ class NeedParts(Exception):
         self.since = since
 
 
+class FirstTry:
+    """A write :meth:`Engine.first_try` prepared on the cached record."""
+
+    __slots__ = ("record", "written", "data", "parts", "call_id", "outcome", "began")
+
+    def __init__(
+        self, record: Record, written: Frame, data: bytes, parts: PartsWrite | None,
+        call_id: str | None, outcome: Any, began: float,
+    ) -> None:
+        self.record = record
+        self.written = written
+        self.data = data
+        self.parts = parts
+        self.call_id = call_id
+        self.outcome = outcome
+        self.began = began
+
+    def lost(self) -> tuple[int, Any]:
+        """``steps``' ``lost_write`` for this write, whose reply was lost."""
+        return self.record.version, self.outcome
+
+
 class Held(Exception):
     """Internal: the record is held by another owner (a transaction, a lock, a step that
     stopped racing); the step waits, at most ``remaining`` seconds more for this hold."""
@@ -219,54 +241,70 @@ class Engine:
         are waited out). ``hold``: the hold the written record carries (None: none).
         ``wait=False``: others' holds are not waited out; ``change`` judges them (a holder
         releasing or extending its own hold learns at once that it was taken over)."""
-        record = self.cache.get(key)
-        if record is not None and owner is None and hold is None and key not in self._stale:
-            # The hot path, by hand rather than through ``steps`` (a generator costs about a
-            # microsecond a call): the cached record is current, usually because this
-            # process wrote it, so the step is one compare-and-set. Anything unusual (a
-            # hold, a conflict, a lost reply) goes on in ``steps``.
-            frame = self.frame_of(key, record)
-            if frame.hold is None:
-                began = time.monotonic()
+        if owner is None and hold is None:
+            first = self.first_try(key, change, deadline)
+            if first is not None:
+                backend = self.backend
+                token = _DEADLINE.set(deadline) if backend.reads_deadline else None
                 try:
-                    payload, outcome = change(record, frame)
-                except Exception:
-                    return self.drive(self.steps(key, change, deadline, owner, hold, wait))
-                if payload is not None and time.monotonic() < deadline:
-                    parts: PartsWrite | None = None
-                    if isinstance(payload, Split):
-                        parts = payload.parts
-                        payload = payload.head
-                    backend = self.backend
-                    if backend.loses_replies:
-                        call_id: str | None = new_id()
-                        written = frame.written(call_id, payload)
-                        data = written.encode()
-                    else:  # an embedded store keeps no ids; a record without a hold is all payload
-                        call_id, written, data = None, Frame(payload), payload
-                    token = _DEADLINE.set(deadline) if backend.reads_deadline else None
-                    try:
-                        if parts is None:
-                            ok, current = backend.compare_and_set(key, record.version, data)
-                        else:
-                            ok, current = backend.compare_and_set(key, record.version, data, parts)
-                    except SharedStateError as exc:
-                        if not request_sent(exc):
-                            raise
-                        lost = (record.version, outcome)
-                        return self.drive(self.steps(key, change, deadline, owner, hold, wait, call_id, lost))
-                    finally:
-                        if token is not None:  # (``deadline_scope``, without its two calls)
-                            _DEADLINE.reset(token)
-                    if ok and current is not None:  # a successful write returns its record
-                        self.cache[key] = current
-                        self._frames[key] = (current, written)
-                        return current, outcome
-                    self._note_conflict(key, current)
+                    if first.parts is None:
+                        ok, current = backend.compare_and_set(key, first.record.version, first.data)
+                    else:
+                        ok, current = backend.compare_and_set(key, first.record.version, first.data, first.parts)
+                except SharedStateError as exc:
+                    if not request_sent(exc):
+                        raise
                     return self.drive(
-                        self.steps(key, change, deadline, owner, hold, wait, call_id, None, current, began)
+                        self.steps(key, change, deadline, wait=wait, call_id=first.call_id, lost_write=first.lost())
                     )
+                finally:
+                    if token is not None:  # (``deadline_scope``, without its two calls)
+                        _DEADLINE.reset(token)
+                if ok and current is not None:
+                    return self.first_written(key, first, current)
+                self.note_conflict(key, current)
+                return self.drive(
+                    self.steps(key, change, deadline, wait=wait, call_id=first.call_id, current=current, began=first.began)
+                )
         return self.drive(self.steps(key, change, deadline, owner, hold, wait))
+
+    def first_try(self, key: str, change: Change, deadline: float) -> FirstTry | None:
+        """The hot path of a step without holds, by hand rather than through ``steps`` (a
+        generator costs about a microsecond a call): when the cached record is current,
+        usually because this process wrote it, the step is one compare-and-set. This runs
+        the change on the cached record and frames the write for either driver to send;
+        None: anything unusual (no cached record, a hold, an error, nothing to write),
+        which ``steps`` handles from the start. After the send: :meth:`first_written`,
+        or on a conflict or a lost reply ``steps`` goes on from it."""
+        record = self.cache.get(key)
+        if record is None or key in self._stale:
+            return None
+        frame = self.frame_of(key, record)
+        if frame.hold is not None:
+            return None
+        began = time.monotonic()
+        try:
+            payload, outcome = change(record, frame)
+        except Exception:
+            return None
+        if payload is None or time.monotonic() >= deadline:
+            return None
+        parts: PartsWrite | None = None
+        if isinstance(payload, Split):
+            parts = payload.parts
+            payload = payload.head
+        if self.backend.loses_replies:
+            call_id: str | None = new_id()
+            written = frame.written(call_id, payload)
+            return FirstTry(record, written, written.encode(), parts, call_id, outcome, began)
+        # an embedded store keeps no ids; a record without a hold is all payload
+        return FirstTry(record, Frame(payload), payload, parts, None, outcome, began)
+
+    def first_written(self, key: str, first: FirstTry, current: Record) -> tuple[Record, Any]:
+        """The first try's write applied, leaving ``current``."""
+        self.cache[key] = current
+        self._frames[key] = (current, first.written)
+        return current, first.outcome
 
     def steps(
         self,
@@ -393,7 +431,7 @@ class Engine:
                     trim(self.cache, evicted=self._evicted)
                     trim(self._frames)
                 return current, outcome
-            self._note_conflict(key, current)
+            self.note_conflict(key, current)
             if lost is not UNKNOWN:
                 if self._lost_write_applied(key, current, lost, call_id):
                     return _own_record(current, lost), lost_outcome
@@ -416,7 +454,7 @@ class Engine:
             )
         return applied
 
-    def _note_conflict(self, key: str, current: Record | None) -> None:
+    def note_conflict(self, key: str, current: Record | None) -> None:
         if self.backend.reads_are_cheap:
             self._stale.add(key)
         self._note(key, current)

@@ -30,8 +30,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import _DEADLINE
-from ..engine import ADD, CAS, LOAD, OUTCOME, SLEEP, Steps
+from ..backends.base import _DEADLINE, Record
+from ..engine import ADD, CAS, LOAD, OUTCOME, SLEEP, Change, Engine, Steps
 from ..errors import SharedStateError, request_sent
 
 if TYPE_CHECKING:
@@ -95,6 +95,36 @@ async def drive_async(steps: Steps, backend: AsyncBackend, guard: Guard | None =
     except BaseException:
         steps.close()  # cancelled or withdrawn: the step ends here, nothing in flight
         raise
+
+
+async def run_async(
+    engine: Engine, key: str, change: Change, deadline: float, backend: AsyncBackend, guard: Guard | None = None
+) -> tuple[Record | None, Any]:
+    """:meth:`Engine.run <sharedstate.engine.Engine.run>` with awaits: the first try on
+    the cached record (``Engine.first_try``) is one awaited compare-and-set, without the
+    step's generator; anything else goes on in ``steps``, as in the sync driver. A write
+    whose reply was lost is resolved by a step that is never withdrawn (no guard)."""
+    first = engine.first_try(key, change, deadline)
+    if first is None:
+        return await drive_async(engine.steps(key, change, deadline), backend, guard)
+    token = _DEADLINE.set(deadline)
+    try:
+        if first.parts is None:
+            ok, current = await backend.compare_and_set(key, first.record.version, first.data)
+        else:
+            ok, current = await backend.compare_and_set(key, first.record.version, first.data, first.parts)
+    except SharedStateError as exc:
+        if not request_sent(exc):
+            raise
+        steps = engine.steps(key, change, deadline, call_id=first.call_id, lost_write=first.lost())
+        return await drive_async(steps, backend)  # type: ignore[no-any-return]
+    finally:
+        _DEADLINE.reset(token)
+    if ok and current is not None:
+        return engine.first_written(key, first, current)
+    engine.note_conflict(key, current)
+    steps = engine.steps(key, change, deadline, call_id=first.call_id, current=current, began=first.began)
+    return await drive_async(steps, backend, guard)  # type: ignore[no-any-return]
 
 
 #: tasks that must finish although nobody awaits them (releases of orphaned holds);

@@ -35,7 +35,7 @@ from ..store import COUNTER, LEASE, OBJECT, Store, _check_seconds, tombstone, un
 from .backends import AsyncBackend, open_async_backend
 from .combining import AsyncCall, AsyncCombiner
 from .counters import AsyncCounter
-from .driver import Guard, drive_async, in_background, run_guarded
+from .driver import Guard, drive_async, in_background, run_async, run_guarded
 from .locks import AsyncLease, AsyncLock
 from .objects import AsyncSharedObject
 
@@ -257,7 +257,7 @@ class AsyncStore:
                 payload, outcome = objects.batch_change(spec, live)(record, frame)  # type: ignore[arg-type]
                 return payload, (live, outcome)
 
-            record, (live, outcome) = await drive_async(engine.steps(key, change, deadline), here.backend, guard)
+            record, (live, outcome) = await run_async(engine, key, change, deadline, here.backend, guard)
             if live:
                 objects.finish_batch(spec, live, record, outcome)
 
