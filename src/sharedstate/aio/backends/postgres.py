@@ -132,20 +132,25 @@ class AsyncPostgresBackend(AsyncBackend):
         sync = self.sync
         left = time_left(sync.timeout)
         deadline = time.monotonic() + left
-        try:
-            async with within(left):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise sync._translate(TimeoutError("all connections busy"), sent=False) from None
-        try:
+        if self._slots.locked():  # (a free slot and an idle connection need no timer)
             try:
-                async with within(max(deadline - time.monotonic(), 0.001)):
-                    pair = self._idle_pair() or await self._connect()
-            except SharedStateError:  # translated already (a StoreTimeoutError among them)
-                raise
+                async with within(left):
+                    await self._slots.acquire()
             except TimeoutError:
-                error = psycopg.errors.ConnectionTimeout("connection timeout expired")
-                raise sync._translate(error, sent=False) from None
+                raise sync._translate(TimeoutError("all connections busy"), sent=False) from None
+        else:
+            await self._slots.acquire()  # returns at once
+        try:
+            pair = self._idle_pair()
+            if pair is None:
+                try:
+                    async with within(max(deadline - time.monotonic(), 0.001)):
+                        pair = await self._connect()
+                except SharedStateError:  # translated already (a StoreTimeoutError among them)
+                    raise
+                except TimeoutError:
+                    error = psycopg.errors.ConnectionTimeout("connection timeout expired")
+                    raise sync._translate(error, sent=False) from None
             connection = pair[0]
             connection.deadline = deadline  # type: ignore[attr-defined]
             try:
