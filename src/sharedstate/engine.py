@@ -96,26 +96,10 @@ class NeedParts(Exception):
         self.since = since
 
 
-class FirstTry:
-    """A write :meth:`Engine.first_try` prepared on the cached record."""
-
-    __slots__ = ("record", "written", "data", "parts", "call_id", "outcome", "began")
-
-    def __init__(
-        self, record: Record, written: Frame, data: bytes, parts: PartsWrite | None,
-        call_id: str | None, outcome: Any, began: float,
-    ) -> None:
-        self.record = record
-        self.written = written
-        self.data = data
-        self.parts = parts
-        self.call_id = call_id
-        self.outcome = outcome
-        self.began = began
-
-    def lost(self) -> tuple[int, Any]:
-        """``steps``' ``lost_write`` for this write, whose reply was lost."""
-        return self.record.version, self.outcome
+#: A write :meth:`Engine.first_try` prepared on the cached record: (record, written frame,
+#: data to send, parts, call id, outcome, when the try began); a plain tuple, made on
+#: every call's path
+FirstTry = tuple[Record, Frame, bytes, "PartsWrite | None", "str | None", Any, float]
 
 
 class Held(Exception):
@@ -244,27 +228,29 @@ class Engine:
         if owner is None and hold is None:
             first = self.first_try(key, change, deadline)
             if first is not None:
+                record, written, data, parts, call_id, outcome, began = first
                 backend = self.backend
                 token = _DEADLINE.set(deadline) if backend.reads_deadline else None
                 try:
-                    if first.parts is None:
-                        ok, current = backend.compare_and_set(key, first.record.version, first.data)
+                    if parts is None:
+                        ok, current = backend.compare_and_set(key, record.version, data)
                     else:
-                        ok, current = backend.compare_and_set(key, first.record.version, first.data, first.parts)
+                        ok, current = backend.compare_and_set(key, record.version, data, parts)
                 except SharedStateError as exc:
                     if not request_sent(exc):
                         raise
-                    return self.drive(
-                        self.steps(key, change, deadline, wait=wait, call_id=first.call_id, lost_write=first.lost())
-                    )
+                    lost = (record.version, outcome)
+                    return self.drive(self.steps(key, change, deadline, wait=wait, call_id=call_id, lost_write=lost))
                 finally:
                     if token is not None:  # (``deadline_scope``, without its two calls)
                         _DEADLINE.reset(token)
                 if ok and current is not None:
-                    return self.first_written(key, first, current)
+                    self.cache[key] = current
+                    self._frames[key] = (current, written)
+                    return current, outcome
                 self.note_conflict(key, current)
                 return self.drive(
-                    self.steps(key, change, deadline, wait=wait, call_id=first.call_id, current=current, began=first.began)
+                    self.steps(key, change, deadline, wait=wait, call_id=call_id, current=current, began=began)
                 )
         return self.drive(self.steps(key, change, deadline, owner, hold, wait))
 
@@ -296,15 +282,15 @@ class Engine:
         if self.backend.loses_replies:
             call_id: str | None = new_id()
             written = frame.written(call_id, payload)
-            return FirstTry(record, written, written.encode(), parts, call_id, outcome, began)
+            return record, written, written.encode(), parts, call_id, outcome, began
         # an embedded store keeps no ids; a record without a hold is all payload
-        return FirstTry(record, Frame(payload), payload, parts, None, outcome, began)
+        return record, Frame(payload), payload, parts, None, outcome, began
 
     def first_written(self, key: str, first: FirstTry, current: Record) -> tuple[Record, Any]:
         """The first try's write applied, leaving ``current``."""
         self.cache[key] = current
-        self._frames[key] = (current, first.written)
-        return current, first.outcome
+        self._frames[key] = (current, first[1])
+        return current, first[5]
 
     def steps(
         self,

@@ -177,13 +177,17 @@ class Objects:
         path without its bookkeeping, since this is every uncontended call's cost."""
         key = spec.key
         entry = ((*payload, None),)
-        parted: list[PartedState | None] = []
+        parted: list[PartedState | None] | None = None  # made for a parted record only
 
         def change(record: Record | None, frame: Frame) -> tuple[bytes | Split | None, Any]:
-            if frame.payload[:2] == b"\x01P":  # (``parted.PARTED``, inlined: every call's path)
+            nonlocal parted
+            payload = frame.payload
+            if payload and payload[0] == 1 and is_parted(payload):  # (an int compare first: every call's path)
+                if parted is None:
+                    parted = []
                 return self._parted_change(spec, entry, record, frame, parted)
             instance = self._instance_for(spec, record, frame)
-            return self._apply_calls(spec, entry, instance, frame.payload or None)
+            return self._apply_calls(spec, entry, instance, payload or None)
 
         record, (instance, ((result, error),)) = self.engine.run(key, change, deadline)
         if type(instance) is PartedState:

@@ -107,23 +107,24 @@ async def run_async(
     first = engine.first_try(key, change, deadline)
     if first is None:
         return await drive_async(engine.steps(key, change, deadline), backend, guard)
+    record, _, data, parts, call_id, outcome, began = first
     token = _DEADLINE.set(deadline)
     try:
-        if first.parts is None:
-            ok, current = await backend.compare_and_set(key, first.record.version, first.data)
+        if parts is None:
+            ok, current = await backend.compare_and_set(key, record.version, data)
         else:
-            ok, current = await backend.compare_and_set(key, first.record.version, first.data, first.parts)
+            ok, current = await backend.compare_and_set(key, record.version, data, parts)
     except SharedStateError as exc:
         if not request_sent(exc):
             raise
-        steps = engine.steps(key, change, deadline, call_id=first.call_id, lost_write=first.lost())
+        steps = engine.steps(key, change, deadline, call_id=call_id, lost_write=(record.version, outcome))
         return await drive_async(steps, backend)  # type: ignore[no-any-return]
     finally:
         _DEADLINE.reset(token)
     if ok and current is not None:
         return engine.first_written(key, first, current)
     engine.note_conflict(key, current)
-    steps = engine.steps(key, change, deadline, call_id=first.call_id, current=current, began=first.began)
+    steps = engine.steps(key, change, deadline, call_id=call_id, current=current, began=began)
     return await drive_async(steps, backend, guard)  # type: ignore[no-any-return]
 
 
