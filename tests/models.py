@@ -124,3 +124,126 @@ class Holder:
     def put(self, value):
         self.value = value
         return True
+
+
+def big_dict(size, tag="k"):
+    """The deterministic dict of :class:`BigState`: ``size`` str keys, with int, short str
+    and tuple values in turn."""
+    values = (lambda i: i * 7, lambda i: f"v{i % 97}", lambda i: (i, f"t{i % 13}"))
+    return {f"{tag}{i}": values[i % 3](i) for i in range(size)}
+
+
+class BigState:
+    """A large state (a dict of hundreds to thousands of entries, a set, a list) with
+    methods that each change a little of it, or all of it, or raise after changing some."""
+
+    def __init__(self, size=500):
+        self.n = 0
+        self.name = f"big{size}"
+        self.d = big_dict(size)
+        self.s = set(range(0, 2 * size, 3))
+        self.items = [0, "one", (2, "two")]
+
+    def set_key(self, key, value):
+        self.d[key] = value
+        return len(self.d)
+
+    def delete(self, key):
+        try:
+            del self.d[key]
+        except KeyError:
+            raise ValueError(f"no key {key!r}") from None
+        return len(self.d)
+
+    def set_many(self, pairs):
+        for key, value in pairs:
+            self.d[key] = value
+        return len(self.d)
+
+    def set_range(self, start, count, value):
+        for i in range(start, start + count):
+            self.d[f"k{i}"] = value
+        return len(self.d)
+
+    def set_then_fail(self, pairs, missing):
+        """Changes every attribute (a list held in the dict too), then deletes ``missing``:
+        when that key is absent the call raises, and none of it may stay."""
+        self.n += 1
+        self.name += "!"
+        for key, value in pairs:
+            self.d[key] = value
+        for value in self.d.values():
+            if type(value) is list:
+                value.append("half-done")
+                break
+        self.s.add(-1)
+        self.items.append("half-done")
+        return self.delete(missing)
+
+    def add_member(self, member):
+        self.s.add(member)
+        return len(self.s)
+
+    def discard_member(self, member):
+        self.s.discard(member)
+        return len(self.s)
+
+    def append_item(self, item):
+        self.items.append(item)
+        return len(self.items)
+
+    def pop_item(self):
+        if not self.items:
+            raise ValueError("pop from an empty list")
+        return self.items.pop()
+
+    def bump(self, by):
+        self.n += by
+        return self.n
+
+    def rename(self, name):
+        self.name = name
+        return self.name
+
+    def replace_dict(self, size, tag):
+        self.d = big_dict(size, tag)
+        return len(self.d)
+
+    def clear_dict(self):
+        self.d.clear()
+        return 0
+
+    def put_list(self, key, values):
+        self.d[key] = values  # the caller's list itself: a shared object must keep a copy
+        return len(self.d)
+
+    def extend_at(self, key, value):
+        """Appends to the list held at ``key``, in place (``self.d[key].append``)."""
+        self.n += 1  # changed first: a refused call must not keep it
+        try:
+            self.d[key].append(value)
+        except KeyError:
+            raise ValueError(f"no key {key!r}") from None
+        except AttributeError:
+            raise ValueError(f"{key!r} holds no list") from None
+        return len(self.d[key])
+
+    def get(self, key):
+        return self.d.get(key)
+
+    def order(self):
+        """The dict's first and last keys: its insertion order, as callers see it."""
+        keys = list(self.d)
+        return keys[:3] + keys[-3:]
+
+    def summary(self):
+        ints = [v for v in self.d.values() if type(v) is int]
+        return {
+            "n": self.n,
+            "name": self.name,
+            "keys": len(self.d),
+            "int_sum": sum(ints),
+            "lists": sum(len(v) for v in self.d.values() if type(v) is list),
+            "members": (len(self.s), sum(self.s)),
+            "items": len(self.items),
+        }
