@@ -149,6 +149,26 @@ def test_another_process_reads_the_changes_and_builds_on_them(store, parts_base_
         assert other.summary() == big.summary() == (ENTRIES - 1, sum(range(ENTRIES)) - 2 + 2, 3)
 
 
+def test_the_dict_keeps_its_order_in_every_process(store):
+    """A dict's order is state: new keys, and keys deleted and put in again, go to the
+    end, in the order their calls put them in, as seen from any process."""
+    big = store.object("big", Table)
+    big.bump()
+    with sharedstate.connect(store.url) as other_store:
+        other = other_store.object("big", Table)
+        other.hit("zz")
+        big.hit("aa")
+        other.forget("ip00005")
+        other.hit("ip00005")
+        big.hit("ip00007")  # in place
+        with pytest.raises(ValueError):
+            big.several_then_fail(["ip00002"])  # deletes ip00000, raises: undone, order too
+        expected = [f"ip{i:05d}" for i in range(ENTRIES) if i != 5] + ["zz", "aa", "ip00005"]
+        assert list(big.hits) == list(other.hits) == expected
+        with sharedstate.connect(store.url) as fresh:
+            assert list(fresh.object("big", Table).hits) == expected
+
+
 def test_a_call_that_raises_changes_nothing(store):
     big = store.object("big", Table)
     big.bump()

@@ -177,7 +177,7 @@ class Objects:
         path without its bookkeeping, since this is every uncontended call's cost."""
         key = spec.key
         entry = ((*payload, None),)
-        parted: list[PartedState | None] | None = None  # made for a parted record only
+        parted: list[Any] | None = None  # made for a parted record only
 
         def change(record: Record | None, frame: Frame) -> tuple[bytes | Split | None, Any]:
             nonlocal parted
@@ -208,7 +208,7 @@ class Objects:
     def batch_change(self, spec: ObjectSpec, batch: list[Call]) -> Change:
         """The engine's change for ``batch`` (shared by the sync and the async drivers)."""
 
-        parted: list[PartedState | None] = []
+        parted: list[Any] = []
 
         def change(record: Record | None, frame: Frame) -> tuple[bytes | Split | None, Any]:
             if is_parted(frame.payload):
@@ -221,15 +221,16 @@ class Objects:
 
     def _parted_change(
         self, spec: ObjectSpec, entries: Sequence[tuple[Any, ...]], record: Record | None,
-        frame: Frame, parted: list[PartedState | None],
+        frame: Frame, parted: list[Any],
     ) -> tuple[bytes | Split | None, Any]:
         """The change on a parted record; ``parted`` holds the state this step took (the
-        engine may run the change again: the state's own undo puts it back first)."""
+        engine may run the change again: the state's own undo puts it back first) and the
+        step's calls that raised (see ``Parting.run_calls``)."""
         if not parted:
-            parted.append(self.parting.take(spec.key))
+            parted.extend((self.parting.take(spec.key), {}))
         assert record is not None
         state = parted[0] = self.parting.state_for(spec, record, frame.payload, parted[0])
-        write, results = self.parting.run_calls(spec, state, entries)
+        write, results = self.parting.run_calls(spec, state, entries, parted[1])
         return write, (state, results)
 
     def _instance_for(self, spec: ObjectSpec, record: Record | None, frame: Frame) -> Any:

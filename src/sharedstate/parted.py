@@ -125,7 +125,7 @@ class PartedState:
 
     __slots__ = (
         "record", "instance", "small", "wholes", "exploded", "generation", "snapshot", "pending", "aliased",
-        "overridden", "pending_keys", "layout",
+        "overridden", "pending_keys", "layout", "broken",
     )
 
     def __init__(
@@ -145,10 +145,13 @@ class PartedState:
         #: a call's argument or result could not be copied: the caller may hold a
         #: handle into the instance, which is then not kept
         self.aliased = False
-        #: per dict stored as a base and overrides: the keys that have an override part
-        self.overridden: dict[str, set[Any]] = {name: set() for name in exploded}
-        #: the keys the attempt's write overrides (taken over once it applied)
-        self.pending_keys: list[tuple[str, Any]] = []
+        #: per dict stored as a base and overrides: the keys that have an override part,
+        #: with their place (see ``_stamped``)
+        self.overridden: dict[str, dict[Any, int]] = {name: {} for name in exploded}
+        #: the overrides the attempt writes (taken over once it applied)
+        self.pending_keys: list[tuple[str, Any, int]] = []
+        #: an undo could not put a dict's order back: the state is read anew
+        self.broken = False
         self.layout: bytes | None = None  # the head's layout part, as encoded (``Head``)
 
 
@@ -202,7 +205,9 @@ class Parting:
         record does not carry the parts needed."""
         if taken is not None:
             self.undo(spec, taken)
-            if taken.record is record:
+            if taken.broken:
+                taken = None
+            elif taken.record is record:
                 return taken
         parts = record.parts
         if parts is None:
@@ -223,7 +228,7 @@ class Parting:
 
     def state_dict(
         self, spec: Any, record: Record, head: Head, tool: bool = False
-    ) -> tuple[dict[str, Any], dict[str, bytes], dict[str, set[Any]]]:
+    ) -> tuple[dict[str, Any], dict[str, bytes], dict[str, dict[Any, int]]]:
         """The attributes stored in a parted record read with every part (``since=0``),
         its whole parts as stored, and the keys of each dict that have overrides."""
         assert record.parts is not None
@@ -243,18 +248,37 @@ class Parting:
         missing = (set(head.wholes) - set(wholes)) | (set(head.exploded) - set(exploded))
         if missing:
             raise CorruptStoreError(f"the stored parts of an object lack attribute(s) {sorted(missing)}")
-        overridden: dict[str, set[Any]] = {name: set() for name in exploded}
-        for part, data in overrides:  # after the bases they override
-            name, _, code = part[1:].partition(_SEP)
-            if name in exploded:
-                key = _key_of(code)
-                overridden[name].add(key)
-                if data:
-                    exploded[name].load(key, self._load(spec, data, tool))
-                else:
-                    exploded[name].unload(key)
+        overridden: dict[str, dict[Any, int]] = {name: {} for name in exploded}
+        self._override(spec, exploded, overridden, overrides, tool)
         state.update(exploded)
         return state, wholes, overridden
+
+    def _override(
+        self, spec: Any, dicts: dict[str, Any], overridden: dict[str, dict[Any, int]],
+        overrides: list[tuple[str, bytes]], tool: bool = False,
+    ) -> None:
+        """Applies override parts to their dicts: in place, or put in anew at the end in
+        the order their writes put them in (their stamps)."""
+        moved = []
+        for part, data in overrides:
+            name, _, code = part[1:].partition(_SEP)
+            target = dicts.get(name)
+            if target is None:
+                continue
+            key = _key_of(code)
+            known = overridden[name].get(key)
+            if not data:
+                target.unload(key)
+                overridden[name][key] = -1
+                continue
+            stamp, value = _stamped(data)
+            overridden[name][key] = stamp
+            if stamp == 0 or (stamp == known and key in target):
+                target.load(key, self._load(spec, value, tool))
+            else:
+                moved.append((stamp, name, key, value))
+        for _stamp, name, key, value in sorted(moved, key=lambda item: item[0]):
+            dicts[name].load(key, self._load(spec, value, tool), to_end=True)
 
     def inspect(self, payload: bytes, record: Record) -> dict[str, Any] | None:
         """``Store.inspect`` of a parted record read with every part: read without its
@@ -277,20 +301,18 @@ class Parting:
         """Brings ``state`` (same layout) up to ``record`` with the parts written since."""
         assert record.parts is not None
         attributes = state.instance.__dict__
+        overrides = []
         for part, data in record.parts.changed.items():
             if part[0] == "a":
                 state.wholes[part[1:]] = data
                 attributes[part[1:]] = self._load(spec, data)
             elif part[0] == "e":
-                name, _, code = part[1:].partition(_SEP)
-                key = _key_of(code)
-                state.overridden[name].add(key)
-                if data:
-                    attributes[name].load(key, self._load(spec, data))
-                else:
-                    attributes[name].unload(key)
+                overrides.append((part, data))
             else:  # a base is written only with a new layout (another generation)
                 raise CorruptStoreError(f"shared object {spec.name!r}: its dict {part[1:]!r} was rewritten in place")
+        if overrides:
+            dicts = {name: attributes[name] for name in state.exploded}
+            self._override(spec, dicts, state.overridden, overrides)
         for part in record.parts.removed:
             if part[0] == "e":
                 name, _, code = part[1:].partition(_SEP)
@@ -313,15 +335,23 @@ class Parting:
         return self.states.pop(key, None)
 
     def run_calls(
-        self, spec: ObjectSpec, state: PartedState, calls: Sequence[tuple[Any, ...]]
+        self, spec: ObjectSpec, state: PartedState, calls: Sequence[tuple[Any, ...]],
+        failures: dict[int, tuple[int, BaseException]],
     ) -> tuple[Split | bytes | None, Results]:
         """Runs ``(method, args, kwargs, context)`` calls on the state's instance; returns
         the write (None: nothing changed) and each call's result or error. A call that
-        raises is undone (the others run again without it)."""
-        failed: dict[int, BaseException] = {}
+        raises is undone (the others run again without it). ``failures``: the calls of
+        this step that raised, with the version they raised on (kept by the step: when an
+        undo sends it to read the object anew, a call that raised on that very version is
+        not run again)."""
+        assert state.record is not None
+        version = state.record.version
+        failed = {index: exc for index, (seen, exc) in failures.items() if seen == version}
         learned = False
         while True:
             self.undo(spec, state)
+            if state.broken:
+                raise NeedParts(0)  # read anew (the step comes back with every part)
             state.snapshot = dict(state.instance.__dict__)
             state.aliased = False
             results: Results = []
@@ -341,6 +371,7 @@ class Parting:
                             state.instance.__dict__.setdefault(name, copy.deepcopy(value))
                     else:
                         failed[index] = exc
+                        failures[index] = (version, exc)
                     break
             else:
                 return self._write_of(spec, state), results
@@ -357,8 +388,8 @@ class Parting:
         small: dict[str, Any] | None = None
         for name, value in snapshot.items():
             if name in state.exploded:
-                if type(value) is TrackedDict:
-                    value.rollback()
+                if type(value) is TrackedDict and not value.rollback():
+                    state.broken = True
             elif immutable(value):
                 continue
             elif name in state.wholes:
@@ -375,7 +406,7 @@ class Parting:
         snapshot = state.snapshot or {}
         attributes = state.instance.__dict__
         changed: dict[str, bytes | None] = {}
-        pending_keys: list[tuple[str, Any]] = []
+        pending_keys: list[tuple[str, Any, int]] = []
         wholes = state.wholes
         small: dict[str, Any] = {}
         for name, value in attributes.items():
@@ -383,10 +414,17 @@ class Parting:
                 if value is not snapshot.get(name) or type(value) is not TrackedDict or value.spoiled:
                     return self.layout_write(spec, state.instance, state)[0]
                 overridden = state.overridden[name]
+                places = {key: i for i, key in enumerate(value.inserted)} if value.inserted else {}
+                base = (state.record.version + 1) << 32 if state.record is not None else 1 << 32
                 for key in value.changed_keys():
-                    changed[_entry(name, key)] = self._dump(spec, name, value[key]) if key in value else b""
-                    if key not in overridden:
-                        pending_keys.append((name, key))
+                    if key not in value:
+                        changed[_entry(name, key)] = b""
+                        pending_keys.append((name, key, -1))
+                        continue
+                    place = places.get(key)
+                    stamp = base + place if place is not None else max(overridden.get(key, 0), 0)
+                    changed[_entry(name, key)] = b"%d:%s" % (stamp, self._dump(spec, name, value[key]))
+                    pending_keys.append((name, key, stamp))
                 if len(overridden) + len(pending_keys) > max(COMPACT_FROM, len(value) // 2):
                     return self.layout_write(spec, state.instance, state)[0]  # fold them in
             elif name in state.wholes:
@@ -459,12 +497,12 @@ class Parting:
             return
         if state.pending is not None:
             if state.pending[3] != state.generation:  # a new layout: no overrides yet
-                state.overridden = {name: set() for name in state.pending[2]}
+                state.overridden = {name: {} for name in state.pending[2]}
                 state.layout = None
             state.small, state.wholes, state.exploded, state.generation = state.pending
             state.pending = None
-        for name, entry in state.pending_keys:
-            state.overridden[name].add(entry)
+        for name, entry, stamp in state.pending_keys:
+            state.overridden[name][entry] = stamp
         state.pending_keys = []
         for name in state.exploded:
             state.instance.__dict__[name].commit()
@@ -473,6 +511,17 @@ class Parting:
         if len(self.states) > bounded.KEEP_NAMES:
             bounded.trim(self.states)
         engine.parts_since[key] = record.version
+
+
+def _stamped(data: bytes) -> tuple[int, bytes]:
+    """An override's place and value. Its place: 0, where the key is in the base; else the
+    stamp of the write that put it in, ``(version << 32) + its rank in that write``, so
+    keys put in anew follow the base in the order they went in."""
+    stamp, _, value = data.partition(b":")
+    try:
+        return int(stamp), value
+    except ValueError:
+        raise CorruptStoreError(f"a stored entry's place is damaged: {stamp[:20]!r}") from None
 
 
 def _explodable(name: str, value: Any) -> bool:

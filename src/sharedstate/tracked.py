@@ -63,11 +63,14 @@ def keyable(key: Any) -> bool:
 class TrackedDict(dict):  # type: ignore[type-arg]
     """A dict noting the keys a call changed (see the module docstring)."""
 
-    __slots__ = ("undo", "spoiled")
+    __slots__ = ("undo", "inserted", "spoiled")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.undo: dict[Any, Any] = {}  # key -> its value before the changes (or _ABSENT)
+        #: the keys the changes put in (new, or deleted and set again: now at the end), in
+        #: the order they went in; a dict's order is part of its state
+        self.inserted: dict[Any, None] = {}
         self.spoiled = False
 
     # -- bookkeeping ---------------------------------------------------------------------
@@ -85,19 +88,30 @@ class TrackedDict(dict):  # type: ignore[type-arg]
     def commit(self) -> None:
         """The changes are stored: the log starts again."""
         self.undo.clear()
+        self.inserted.clear()
 
-    def rollback(self) -> None:
-        """Puts back every value changed since the last commit."""
+    def rollback(self) -> bool:
+        """Puts back every value changed since the last commit; False when a key that was
+        deleted had to be put back, which puts it at the end rather than where it was (the
+        caller then reads the dict anew)."""
+        in_place = True
         for key, value in self.undo.items():
             if value is _ABSENT:
                 dict.pop(self, key, None)
             else:
+                if key not in self:
+                    in_place = False
                 dict.__setitem__(self, key, value)
         self.undo.clear()
+        self.inserted.clear()
         self.spoiled = False
+        return in_place
 
-    def load(self, key: Any, value: Any) -> None:
-        """Sets an entry read from the store (not a change of this process)."""
+    def load(self, key: Any, value: Any, to_end: bool = False) -> None:
+        """Sets an entry read from the store (not a change of this process); ``to_end``:
+        it was put in anew, after every key there is."""
+        if to_end:
+            dict.pop(self, key, None)
         dict.__setitem__(self, key, value)
 
     def unload(self, key: Any) -> None:
@@ -107,27 +121,34 @@ class TrackedDict(dict):  # type: ignore[type-arg]
     def __setitem__(self, key: Any, value: Any) -> None:
         self._check(key, value)
         self._note(key)
+        if key not in self:
+            self.inserted[key] = None
         dict.__setitem__(self, key, value)
 
     def __delitem__(self, key: Any) -> None:
         if key in self:
             self._note(key)
+            self.inserted.pop(key, None)
         dict.__delitem__(self, key)
 
     def pop(self, key: Any, *default: Any) -> Any:
         if key in self:
             self._note(key)
+            self.inserted.pop(key, None)
         return dict.pop(self, key, *default)
 
     def popitem(self) -> tuple[Any, Any]:
         if self:
-            self._note(next(reversed(self)))
+            last = next(reversed(self))
+            self._note(last)
+            self.inserted.pop(last, None)
         return dict.popitem(self)
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         if key not in self:
             self._check(key, default)
             self._note(key)
+            self.inserted[key] = None
         return dict.setdefault(self, key, default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
