@@ -426,7 +426,7 @@ SHRINKING_TIMEOUT = pytest.mark.timeout(900)
 
 @SHRINKING_TIMEOUT
 def test_large_shared_object_behaves_like_the_plain_object(backend_base_url):
-    run(make_machine(backend_base_url), examples=15, steps=20)
+    run(make_machine(backend_base_url), examples=10, steps=20)
 
 
 @pytest.fixture
@@ -441,4 +441,4 @@ def child() -> Iterator[Child]:
 @pytest.mark.slow
 @SHRINKING_TIMEOUT
 def test_large_shared_object_across_two_processes(multiprocess_base_url, child):
-    run(make_machine(multiprocess_base_url, child), examples=15, steps=20)
+    run(make_machine(multiprocess_base_url, child), examples=10, steps=20)
