@@ -49,25 +49,55 @@ class Parts:
     removed: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
 class PartsWrite:
     """What a compare-and-set changes in a record's parts, in the same atomic step as its
     head: each part of ``changed`` is written (``None``: removed, leaving a tombstone),
     stamped with the new version. ``reset``: every part there was is removed first, with
-    no tombstones (the writer records the reset in the head, so readers load anew)."""
+    no tombstones (the writer records the reset in the head, so readers load anew).
 
-    changed: dict[str, bytes | None]
-    reset: bool = False
+    Never changed once made (a plain class: one is made on every call that writes parts)."""
+
+    __slots__ = ("changed", "reset")
+
+    def __init__(self, changed: dict[str, bytes | None], reset: bool = False) -> None:
+        self.changed = changed
+        self.reset = reset
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PartsWrite):
+            return NotImplemented
+        return (self.changed, self.reset) == (other.changed, other.reset)
+
+    __hash__ = None  # type: ignore[assignment]  # (it holds a dict)
+
+    def __repr__(self) -> str:
+        return f"PartsWrite(changed={self.changed!r}, reset={self.reset!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class Record:
     """A stored value: its bytes and the version that identifies them; ``parts``: what a
-    load with ``since`` found of its parts (None: not asked for)."""
+    load with ``since`` found of its parts (None: not asked for).
 
-    version: int
-    data: bytes
-    parts: Parts | None = None
+    Never changed once made (a plain class rather than a frozen dataclass: one is made on
+    every call's path, and a frozen dataclass costs three times as much to make)."""
+
+    __slots__ = ("version", "data", "parts")
+
+    def __init__(self, version: int, data: bytes, parts: Parts | None = None) -> None:
+        self.version = version
+        self.data = data
+        self.parts = parts
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (self.version, self.data, self.parts) == (other.version, other.data, other.parts)
+
+    def __hash__(self) -> int:
+        return hash((self.version, self.data))
+
+    def __repr__(self) -> str:
+        return f"Record(version={self.version!r}, data={self.data!r}, parts={self.parts!r})"
 
 
 #: Versions a tombstone of a removed part is kept for: a write at version V may purge the

@@ -77,6 +77,10 @@ SCHEMA = (
 )
 #: tombstones are purged on writes at a version divisible by this (a cheap range delete)
 _PURGE_EVERY = 64
+_UPSERT_PART = (
+    "INSERT INTO sharedstate_parts (key, part, version, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key, part) DO UPDATE SET version = excluded.version, data = excluded.data"
+)
 
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (the low byte of extended codes)
 _FIRST_PAUSE = 0.0001
@@ -320,15 +324,15 @@ class SQLiteBackend(Backend):
                 return False
             if parts.reset:
                 connection.execute("DELETE FROM sharedstate_parts WHERE key = ?", (key,))
-            connection.executemany(
-                "INSERT INTO sharedstate_parts (key, part, version, data) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (key, part) DO UPDATE SET version = excluded.version, data = excluded.data",
-                [
-                    (key, part, version, value)
-                    for part, value in parts.changed.items()
-                    if value is not None or not parts.reset
-                ],
-            )
+            rows = [
+                (key, part, version, value)
+                for part, value in parts.changed.items()
+                if value is not None or not parts.reset
+            ]
+            if len(rows) == 1:  # the usual one-key call: no executemany machinery
+                connection.execute(_UPSERT_PART, rows[0])
+            elif rows:
+                connection.executemany(_UPSERT_PART, rows)
             if version % _PURGE_EVERY == 0:
                 connection.execute(
                     "DELETE FROM sharedstate_parts WHERE key = ? AND version <= ? AND data IS NULL",
