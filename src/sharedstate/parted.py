@@ -382,6 +382,7 @@ class Parting:
         if snapshot is None:
             return
         state.snapshot = state.pending = None
+        state.pending_keys = []  # (an attempt undone wrote nothing for its commit to take over)
         attributes = state.instance.__dict__
         attributes.clear()
         attributes.update(snapshot)
