@@ -41,6 +41,11 @@ class Table:
     def forget(self, key: str) -> None:
         del self.hits[key]
 
+    def hit_below(self, key: str, limit: int) -> None:
+        """Changes the dict or nothing, depending on the state it runs on."""
+        if self.count < limit:
+            self.hit(key)
+
     def several_then_fail(self, keys: list[str]) -> None:
         for key in keys:
             self.hits[key] = -1
@@ -344,3 +349,28 @@ async def test_the_async_api_on_a_large_object(store):
         assert await big.count == 2
         assert (await big.hits)["ip00003"] == 4
     assert store.object("big", Table).summary() == (ENTRIES, sum(range(ENTRIES)) + 1, 2)
+
+
+def test_a_rerun_that_writes_nothing_keeps_no_override_of_the_undone_attempt(store):
+    """An attempt that changed an entry lost its race to another process; its rerun on the
+    newer state writes nothing. The undone attempt's override (the place it gave the
+    entry) must not be recorded: the next write of that entry would put it back where the
+    undone attempt had it, and every process reading the parts anew would see the dict in
+    another order than the calls made."""
+    model = Table()
+    big = store.object("big", Table)
+    big.bump(), model.bump()
+    with sharedstate.connect(store.url) as other_store:
+        other = other_store.object("big", Table)
+        other.forget("ip00005"), model.forget("ip00005")  # and put in again: at the end
+        other.hit("ip00005"), model.hit("ip00005")
+        # big's kept state still has count 1: its first attempt changes ip00005 in place and
+        # loses the race; on the newer state (count 2) the call changes nothing
+        big.hit_below("ip00005", 2), model.hit_below("ip00005", 2)
+        big.hit("ip00005"), model.hit("ip00005")
+        expected = list(model.hits.items())
+        assert expected[-1] == ("ip00005", 2)
+        assert list(big.hits.items()) == list(other.hits.items()) == expected
+    with sharedstate.connect(store.url) as fresh:
+        again = fresh.object("big", Table)
+        assert list(again.hits.items()) == expected and again.count == model.count == 3
