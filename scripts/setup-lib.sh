@@ -52,6 +52,10 @@ ensure_venv() {  # ensure_venv EXTRAS : the project installed in .venv with thos
     "$VENV/bin/python" -c "import sharedstate" || { log "install failed"; return 1; }
     touch "$stamp"
   fi
+  # Bytecode for our own sources (an editable install compiles none, and where
+  # PYTHONDONTWRITEBYTECODE is set nothing ever would): every server worker and CLI run that
+  # the demo and the tests start would otherwise compile the package anew.
+  "$VENV/bin/python" -m compileall -q "$ROOT/src" >/dev/null || true
 }
 
 ensure_tools_for_tests() {

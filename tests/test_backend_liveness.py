@@ -214,7 +214,8 @@ import sys, time
 import sharedstate
 store = sharedstate.connect(sys.argv[1])
 counter = store.counter("hits")
-start = float(sys.argv[2])
+print("ready", flush=True)
+start = float(sys.stdin.readline())  # the same instant for every process
 time.sleep(max(0.0, start - time.time()))
 counter.incr()
 store.close()
@@ -233,15 +234,29 @@ def test_postgres_tables_created_by_separately_started_processes_at_once(private
 
     table = f"t{uuid.uuid4().hex[:12]}"
     url = f"{private_postgres.url()}?table={table}&pool_min=0"
-    start = time.time() + 8
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", _FIRST_CALL, url, repr(start)],
-            stdout=subprocess.DEVNULL,
+            [sys.executable, "-c", _FIRST_CALL, url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
         for _ in range(30)
     ]
+    try:
+        for process in processes:  # every one imported and connected (lazily: no table yet)
+            assert process.stdout is not None and process.stdin is not None
+            if process.stdout.readline() != b"ready\n":
+                raise AssertionError(f"a process failed to start: {process.communicate()[1]!r}")
+        start = time.time() + 0.3
+        for process in processes:
+            process.stdin.write(f"{start!r}\n".encode())  # type: ignore[union-attr]
+            process.stdin.flush()  # type: ignore[union-attr]
+    except BaseException:
+        for process in processes:
+            process.kill()
+            process.wait()
+        raise
     failures = []
     for process in processes:
         try:
