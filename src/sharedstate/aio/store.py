@@ -194,7 +194,7 @@ class AsyncStore:
     async def __aenter__(self) -> AsyncStore:
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, *exc_info: Any) -> None:  # (``object`` is a method here)
         await self.aclose()
 
     def __repr__(self) -> str:

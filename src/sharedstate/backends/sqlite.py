@@ -283,6 +283,7 @@ class SQLiteBackend(Backend):
                 return True, Record((expected or 0) + 1, data)
             return False, self.load(key)
         # One statement, so one short implicit transaction: the cheapest write SQLite has.
+        params: tuple[Any, ...]
         if expected is None:
             sql, params = (
                 "INSERT INTO sharedstate_records (key, version, data) VALUES (?, 1, ?) "
