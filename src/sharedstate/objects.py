@@ -192,7 +192,11 @@ class Objects:
         record, (instance, ((result, error),)) = self.engine.run(key, change, deadline)
         if type(instance) is PartedState:
             self.parting.commit(spec, instance, record)
-        elif record is not None and type(result) in _IMMUTABLE and _immutable_arguments(payload):
+        elif (
+            record is not None
+            and type(result) in _IMMUTABLE
+            and (not payload[1] and not payload[2] or _immutable_arguments(payload))  # (no arguments: the usual call)
+        ):
             self._keep(key, record, instance)
         if error is not None:
             raise error
