@@ -60,9 +60,12 @@ class Counter:
     def _add(self, delta: int, deadline: float) -> int:
         """One add with a call id; a lost reply is resolved, never guessed (``engine.py``)."""
         engine = self.store._engine
-        if not engine.backend.loses_replies:  # embedded: one plain call, nothing to resolve
+        backend = engine.backend
+        if not backend.loses_replies:  # embedded: one plain call, nothing to resolve
+            if not backend.reads_deadline:  # (no scope for a store that never reads it)
+                return backend.counter_add(self.key, delta, None)
             with deadline_scope(deadline):
-                return engine.backend.counter_add(self.key, delta, None)
+                return backend.counter_add(self.key, delta, None)
         return engine.drive(engine.add_steps(self.key, delta, deadline))
 
     def get(self) -> int:

@@ -151,7 +151,7 @@ class Objects:
         self._holding = threading.local()  # keys this thread holds in a transaction
         #: one entry per transaction open in this process (any thread); appends and pops
         #: are atomic under the GIL, so no lock (which a fork could copy held)
-        self._transactions: list[None] = []
+        self.transactions_open: list[None] = []
         #: the objects stored as a head and parts (``parted.py``)
         self.parting = Parting(self)
 
@@ -342,7 +342,7 @@ class Objects:
 
     def check_not_holding(self, spec: ObjectSpec) -> None:
         """A thread inside its own transaction on ``spec`` must not wait for itself."""
-        if not self._transactions:  # none open in this process: every call's path
+        if not self.transactions_open:  # none open in this process: every call's path
             return
         ends = getattr(self._holding, "keys", {}).get(spec.key)
         if ends is not None and time.monotonic() < ends:
@@ -364,7 +364,7 @@ class Objects:
             key, self.take_change(spec), time.monotonic() + self.timeout, owner=owner, hold=(owner, ttl)
         )
         holding = self._holding.__dict__.setdefault("keys", {})
-        self._transactions.append(None)
+        self.transactions_open.append(None)
         holding[key] = started + ttl
         self._instances.pop(key, None)
         self.parting.states.pop(key, None)
@@ -383,7 +383,7 @@ class Objects:
 
     def _leave(self, holding: dict[str, float], key: str) -> None:
         holding.pop(key, None)
-        self._transactions.pop()
+        self.transactions_open.pop()
 
     def take_change(self, spec: ObjectSpec) -> Change:
         """The change that opens a transaction: the state stays, the outcome is an instance."""

@@ -82,6 +82,8 @@ _UPSERT_PART = (
     "ON CONFLICT (key, part) DO UPDATE SET version = excluded.version, data = excluded.data"
 )
 
+#: what ``_first_try`` returns for a statement that did not run
+_NOT_RUN: Any = object()
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (the low byte of extended codes)
 _FIRST_PAUSE = 0.0001
 _LONGEST_PAUSE = 0.02
@@ -220,30 +222,31 @@ class SQLiteBackend(Backend):
             pool.release(connection)
             return result
 
-    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        """One autocommit statement; returns the number of rows it changed. The first try
-        runs without the retry machinery: this is the hot path of every call."""
+    def _first_try(self, sql: str, params: tuple[Any, ...], fetch: bool = False) -> Any:
+        """One autocommit statement without the retry machinery: the hot path of every
+        call and increment. Returns its rowcount, or with ``fetch`` its first row (None:
+        no row); ``_NOT_RUN`` when it could not run (the database busy, an error, a fork
+        under way), and the caller runs it again through :meth:`_run`."""
         pool = self._connections
         inside = GATE.inside  # ``with GATE:`` written out (this runs on every call)
         inside.append(None)
-        if GATE.forking:  # a fork is under way: the gate's own path, which waits for it
+        if GATE.forking:  # a fork is under way: ``_run`` takes the gate's own path
             inside.pop()
-            return self._run(lambda c: c.execute(sql, params).rowcount)
+            return _NOT_RUN
         try:
             connection = pool.acquire()
             try:
-                changed = connection.execute(sql, params).rowcount
+                cursor = connection.execute(sql, params)
+                result = cursor.fetchone() if fetch else cursor.rowcount
             except sqlite3.Error:
-                changed = -1
+                result = _NOT_RUN
             pool.release(connection)
         finally:
             try:
                 inside.pop()
             except IndexError:  # entered before a fork, in its parent (see forkgate.py)
                 pass
-        if changed < 0:
-            return self._run(lambda c: c.execute(sql, params).rowcount)
-        return changed
+        return result
 
     # -- records -------------------------------------------------------------------------
     def load(self, key: str, since: int | None = None) -> Record | None:
@@ -296,7 +299,10 @@ class SQLiteBackend(Backend):
                 "WHERE key = ? AND version = ?",
                 (data, key, expected),
             )
-        if self._write(sql, params) == 1:
+        changed = self._first_try(sql, params)
+        if changed is _NOT_RUN:
+            changed = self._run(lambda c: c.execute(sql, params).rowcount)
+        if changed == 1:
             return True, Record((expected or 0) + 1, data)
         return False, self.load(key)
 
@@ -378,19 +384,13 @@ class SQLiteBackend(Backend):
         # back twice), so the statement only adds where the sum stays an INTEGER.
         self.check_counter(key, delta, "amount")
         low, high = addable_range(delta)
-        pool = self._connections
-        with GATE:
-            connection = pool.acquire()
-            try:  # the hot path: an existing counter, one statement, no retry machinery
-                row = connection.execute(
-                    "UPDATE sharedstate_counters SET value = value + ? "
-                    "WHERE key = ? AND value BETWEEN ? AND ? RETURNING value",
-                    (delta, key, low, high),
-                ).fetchone()
-            except sqlite3.Error:
-                row = None
-            pool.release(connection)
-        if row is None:
+        row = self._first_try(  # the hot path: an existing counter, one statement
+            "UPDATE sharedstate_counters SET value = value + ? "
+            "WHERE key = ? AND value BETWEEN ? AND ? RETURNING value",
+            (delta, key, low, high),
+            fetch=True,
+        )
+        if row is None or row is _NOT_RUN:  # no such counter yet, out of range, or busy
             row = self._run(
                 lambda c: c.execute(
                     "INSERT INTO sharedstate_counters (key, value) VALUES (?, ?) ON CONFLICT (key) "
