@@ -371,7 +371,8 @@ def test_paused_server_calls_error_within_the_timeout_then_work_again(paused_ser
         assert obj.query() == 1
         assert counter.incr() == 1
         with paused(paused_server.pids()):
-            for call in (obj.query, counter.incr, counter.incr, obj.query):
+            # the second increment opens a new connection (the first one's was discarded)
+            for call in (obj.query, counter.incr, counter.incr):
                 started = time.monotonic()
                 with pytest.raises(SharedStateError):
                     call()
@@ -386,7 +387,7 @@ def test_paused_server_calls_error_within_the_timeout_then_work_again(paused_ser
                 assert time.monotonic() < deadline, "no recovery after SIGCONT"
                 time.sleep(0.1)
         assert value in (2, 3, 4)  # each timed-out add ran or not; none twice
-        assert obj.query() in (2, 3, 4)
+        assert obj.query() in (2, 3)
 
 
 def with_query(url: str, extra: str) -> str:
