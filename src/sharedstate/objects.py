@@ -175,7 +175,12 @@ class Objects:
     def run_one(self, spec: ObjectSpec, payload: tuple[Any, ...], deadline: float) -> Any:
         """A lone call (no other thread of this process waiting on the name): the batch
         path without its bookkeeping, since this is every uncontended call's cost."""
-        key = spec.key
+        record, outcome = self.engine.run(spec.key, self.one_change(spec, payload), deadline)
+        return self.finish_one(spec, payload, record, outcome)
+
+    def one_change(self, spec: ObjectSpec, payload: tuple[Any, ...]) -> Change:
+        """The engine's change for one call run in the caller's own context (shared by
+        the sync and the async drivers); :meth:`finish_one` takes its outcome."""
         entry = ((*payload, None),)
         parted: list[Any] | None = None  # made for a parted record only
 
@@ -189,7 +194,11 @@ class Objects:
             instance = self._instance_for(spec, record, frame)
             return self._apply_calls(spec, entry, instance, payload or None)
 
-        record, (instance, ((result, error),)) = self.engine.run(key, change, deadline)
+        return change
+
+    def finish_one(self, spec: ObjectSpec, payload: tuple[Any, ...], record: Record | None, outcome: Any) -> Any:
+        """The result of a lone call whose change (:meth:`one_change`) was applied."""
+        instance, ((result, error),) = outcome
         if type(instance) is PartedState:
             self.parting.commit(spec, instance, record)
         elif (
@@ -197,7 +206,7 @@ class Objects:
             and type(result) in _IMMUTABLE
             and (not payload[1] and not payload[2] or _immutable_arguments(payload))  # (no arguments: the usual call)
         ):
-            self._keep(key, record, instance)
+            self._keep(spec.key, record, instance)
         if error is not None:
             raise error
         return result

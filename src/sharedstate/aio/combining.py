@@ -73,8 +73,13 @@ Execute = Callable[[list[AsyncCall], Guard], Awaitable[None]]
 class AsyncCombiner:
     """Serializes the calls on one name within one event loop, applying them in batches."""
 
-    def __init__(self, execute: Execute, what: str = "the call") -> None:
+    def __init__(
+        self, execute: Execute, what: str = "the call", execute_one: Callable[[Any, float], Awaitable[Any]] | None = None
+    ) -> None:
         self._execute = execute
+        #: runs one lone call's payload in its caller's task and returns its result (no
+        #: AsyncCall, no batch): the uncontended path, where the caller gives one
+        self._execute_one = execute_one
         self._what = what
         self._queue: deque[AsyncCall] = deque()
         self._worker: asyncio.Task[None] | None = None
@@ -114,15 +119,17 @@ class AsyncCombiner:
         happens; in flight, it is as a cancelled batch (taken effect or not, never half),
         and the name is free again at once either way."""
         self._alone = True
-        call = AsyncCall(payload, deadline)
-        call.future = None
         try:
+            if self._execute_one is not None:
+                return await self._execute_one(payload, deadline)
+            call = AsyncCall(payload, deadline)
+            call.future = None
             await self._execute([call], Guard())
+            return call.outcome()
         finally:
             self._alone = False
             if self._queue and self._worker is None:
                 self._worker = asyncio.get_running_loop().create_task(self._work())
-        return call.outcome()
 
     async def _work(self) -> None:
         batch: list[AsyncCall] = []

@@ -21,7 +21,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -237,9 +237,23 @@ class AsyncStore:
         here = self._here()
         combiner = here.combiners.get(spec.key) or here.combiner(
             spec.key,
-            lambda: AsyncCombiner(self._batch_runner(here, spec), f"a call on shared object {spec.name!r}"),
+            lambda: AsyncCombiner(
+                self._batch_runner(here, spec), f"a call on shared object {spec.name!r}", self._one_runner(here, spec)
+            ),
         )
         return await combiner.submit((method, args, kwargs), deadline)
+
+    def _one_runner(self, here: _PerLoop, spec: ObjectSpec) -> Callable[[Any, float], Awaitable[Any]]:
+        """A lone call, in its caller's own task and context: the batch path without its
+        bookkeeping (``Objects.run_one``'s twin, sharing its change and its finish)."""
+        objects, engine, key = self._objects, self._engine, spec.key
+
+        async def run_one(payload: Any, deadline: float) -> Any:
+            change = objects.one_change(spec, payload)
+            record, outcome = await run_async(engine, key, change, deadline, here.backend)
+            return objects.finish_one(spec, payload, record, outcome)
+
+        return run_one
 
     def _batch_runner(self, here: _PerLoop, spec: ObjectSpec) -> Callable[[list[AsyncCall], Guard], Any]:
         objects, engine, key = self._objects, self._engine, spec.key
