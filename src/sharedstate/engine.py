@@ -228,7 +228,7 @@ class Engine:
         if owner is None and hold is None:
             first = self.first_try(key, change, deadline)
             if first is not None:
-                record, written, data, parts, call_id, outcome, began = first
+                record, _, data, parts, call_id, outcome, began = first
                 backend = self.backend
                 token = _DEADLINE.set(deadline) if backend.reads_deadline else None
                 try:
@@ -245,9 +245,7 @@ class Engine:
                     if token is not None:  # (``deadline_scope``, without its two calls)
                         _DEADLINE.reset(token)
                 if ok and current is not None:
-                    self.cache[key] = current
-                    self._frames[key] = (current, written)
-                    return current, outcome
+                    return self.first_written(key, first, current)
                 self.note_conflict(key, current)
                 return self.drive(
                     self.steps(key, change, deadline, wait=wait, call_id=call_id, current=current, began=began)
