@@ -7,7 +7,7 @@ Layout, under ``?namespace=`` (default ``sharedstate:``) and the store's own ``?
 * a record's parts (``Parts``) sit beside it, under its key and ``\\0parts:`` (``keys()``
   skips those): a hash part -> data, a sorted set part -> version of the live parts, and
   one of the tombstones. A write of parts is one Lua script (``PARTS_WRITE``: the head's
-  compare-and-set, framed as ``COMPARE_AND_SET`` frames it, then the parts and the purge
+  compare-and-set, as ``COMPARE_AND_SET`` makes it, then the parts and the purge
   of old tombstones), a load since version ``v`` another (``LOAD_PARTS``: the head, and a
   range of the versions after ``v``): each atomic, each costing what changed, not the
   number of parts.

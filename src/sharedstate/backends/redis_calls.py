@@ -14,98 +14,65 @@ from typing import Any
 
 import redis
 
-from ..frames import KEEP_IDS, MAGIC
 from .base import KEEP_REMOVED, Parts, PartsWrite
 
-#: The head's frame, shared by ``COMPARE_AND_SET`` and ``PARTS_WRITE``: ``framed(old)`` is
-#: the new data (ARGV[2], ARGV[3]) after the ids kept from the stored data ``old``.
-_FRAMED = """
-local magic = string.char(0, 83)
-local function framed(old)
-  if ARGV[2] == '' then
-    return ARGV[3]
-  end
-  local ids = ''
-  if old and string.sub(old, 1, 2) == magic then
-    ids = string.sub(old, 3, string.find(old, '|', 3, true) - 1)
-    local count = 0
-    if ids ~= '' then
-      count = select(2, string.gsub(ids, ',', ',')) + 1
-    end
-    while count > KEEP - 1 do
-      ids = string.sub(ids, string.find(ids, ',', 1, true) + 1)
-      count = count - 1
-    end
-  end
-  if ids ~= '' then
-    ids = ids .. ','
-  end
-  return magic .. ids .. ARGV[2] .. ARGV[3]
-end
-""".replace("KEEP", str(KEEP_IDS))
-
 #: Atomic compare-and-set of a record. KEYS[1]: the record; ARGV[1]: the expected version
-#: ('' = absent); ARGV[2]: the write's call id ('' = ARGV[3] is the whole new data);
-#: ARGV[3]: the new data after its frame's ids (``|hold\npayload``, see ``frames.py``).
-#: The ids of the last writes are not sent: the script takes them from the stored record
-#: it replaces, keeps the newest ``KEEP_IDS - 1`` and adds the call id, which gives the very
-#: bytes the engine framed (it framed them on the same version), 240 bytes fewer to send
-#: on every call. Returns the new version (an integer) on success, else the current record
-#: as {version, data} ({} when absent): an integer is the cheapest reply to parse, and
-#: success is the hot path. Atomic because Redis runs the whole script before any other
+#: ('' = absent); ARGV[2]: the new data, whole (its frame's ids included: the engine framed
+#: them on the expected version, so they are the stored ones plus this write's). Returns
+#: the new version (an integer) on success, else the current record as {version, data}
+#: ({} when absent): an integer is the cheapest reply to parse, and success is the hot
+#: path. Two commands and no string work on the server's side: a script's every command
+#: and string operation is paid inside the call's round trip (taking the ids from the
+#: stored data instead of sending them cost 5-7 us more per call on this path than the
+#: 170 bytes it saved). Atomic because Redis runs the whole script before any other
 #: command: the read, the compare and the write must not be split by another writer. The
 #: current version goes back as the stored string, so that a damaged one reaches the
 #: client to be reported (``tonumber`` would turn it into nil, which ends a Lua array: the
 #: record would look absent).
-COMPARE_AND_SET = (
-    _FRAMED
-    + """local version = redis.call('HGET', KEYS[1], 'v')
+COMPARE_AND_SET = """local version = redis.call('HGET', KEYS[1], 'v')
 if version == false then
   if ARGV[1] == '' then
-    redis.call('HSET', KEYS[1], 'v', 1, 'd', framed(nil))
+    redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[2])
     return 1
   end
   return {}
 end
 if version == ARGV[1] then
   local next = tonumber(version) + 1
-  redis.call('HSET', KEYS[1], 'v', next, 'd', framed(redis.call('HGET', KEYS[1], 'd')))
+  redis.call('HSET', KEYS[1], 'v', next, 'd', ARGV[2])
   return next
 end
 return {version, redis.call('HGET', KEYS[1], 'd')}
 """
-)
 
 #: A compare-and-set of the head with the changes to the parts (``PartsWrite``), one
 #: atomic script. KEYS: the head (as in ``COMPARE_AND_SET``), then ``parts_keys``: a hash
 #: part -> data of the live parts, a sorted set part -> version of the live parts, and a
-#: sorted set part -> version of the tombstones. ARGV[1..3]: as in ``COMPARE_AND_SET`` (the
-#: head is framed the same way); ARGV[4]: '1' for a reset (a new record is one too: any
-#: parts left behind go); ARGV[5]: n, the number of parts written, then their n (part,
-#: data) pairs, then the names of the parts removed. Parts go in slices of 1000
-#: arguments (Lua's ``unpack`` is bounded by its C stack). Tombstones older than
-#: ``KEEP_REMOVED`` versions are purged (a range delete on their sorted set: no scan).
-#: Same replies as ``COMPARE_AND_SET``.
+#: sorted set part -> version of the tombstones. ARGV[1..2]: as in ``COMPARE_AND_SET``;
+#: ARGV[3]: '1' for a reset (a new record is one too: any parts left behind go); ARGV[4]:
+#: n, the number of parts written, then their n (part, data) pairs, then the names of the
+#: parts removed. Parts go in slices of 1000 arguments (Lua's ``unpack`` is bounded by its
+#: C stack). Tombstones older than ``KEEP_REMOVED`` versions are purged (a range delete on
+#: their sorted set: no scan). Same replies as ``COMPARE_AND_SET``.
 PARTS_WRITE = (
-    _FRAMED
-    + """
+    """
 local version = redis.call('HGET', KEYS[1], 'v')
 local new
 if version == false then
   if ARGV[1] ~= '' then return {} end
   new = 1
-  redis.call('HSET', KEYS[1], 'v', 1, 'd', framed(nil))
+  redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[2])
 elseif version == ARGV[1] then
   new = tonumber(version) + 1
-  redis.call('HSET', KEYS[1], 'v', new, 'd', framed(redis.call('HGET', KEYS[1], 'd')))
+  redis.call('HSET', KEYS[1], 'v', new, 'd', ARGV[2])
 else
   return {version, redis.call('HGET', KEYS[1], 'd')}
 end
-local reset = ARGV[4] == '1' or new == 1
+local reset = ARGV[3] == '1' or new == 1
 if reset then redis.call('DEL', KEYS[2], KEYS[3], KEYS[4]) end
 local tombs = not reset and redis.call('EXISTS', KEYS[4]) == 1
-local last = 5 + 2 * tonumber(ARGV[5])
-for i = 6, last, CHUNK do
+local last = 4 + 2 * tonumber(ARGV[4])
+for i = 5, last, CHUNK do
   local j = math.min(i + CHUNK - 1, last)
   redis.call('HSET', KEYS[2], unpack(ARGV, i, j))
   local stamped, names = {}, {}
@@ -233,10 +200,6 @@ def parts_write(
     """``PARTS_WRITE``'s keys and arguments for the record ``head`` (a new record is
     written as a reset: nothing of an earlier one may stay)."""
     reset = parts.reset or expected is None
-    call_id, rest = b"", data
-    if data[:2] == MAGIC:  # framed as in ``pack_compare_and_set``: the ids stay behind
-        bar = data.index(b"|", 2)
-        call_id, rest = data[2:bar].rpartition(b",")[2], data[bar:]
     written: list[bytes] = []
     removed: list[bytes] = []
     for part, value in parts.changed.items():
@@ -245,7 +208,7 @@ def parts_write(
         elif not reset:
             removed.append(part.encode())
     version = b"" if expected is None else b"%d" % expected
-    flags = (version, call_id, rest, b"1" if reset else b"", b"%d" % (len(written) // 2))
+    flags = (version, data, b"1" if reset else b"", b"%d" % (len(written) // 2))
     return parts_keys(head), (*flags, *written, *removed)
 
 
@@ -266,17 +229,13 @@ def pack_script(sha: bytes, keys: tuple[bytes, ...], args: tuple[bytes, ...]) ->
 
 
 _SCRIPT_SHA = hashlib.sha1(COMPARE_AND_SET.encode()).hexdigest()
-_EVALSHA_HEAD = b"*7\r\n$7\r\nEVALSHA\r\n$40\r\n" + _SCRIPT_SHA.encode() + b"\r\n$1\r\n1\r\n"
+_EVALSHA_HEAD = b"*6\r\n$7\r\nEVALSHA\r\n$40\r\n" + _SCRIPT_SHA.encode() + b"\r\n$1\r\n1\r\n"
 
 
 def pack_compare_and_set(key: bytes, expected: bytes, data: bytes) -> bytes:
-    """The RESP bytes of ``EVALSHA sha 1 key expected call_id rest`` for the framed ``data``
-    (see ``COMPARE_AND_SET``): built here in one join, since redis-py's general packer
-    costs a tenth of the whole call on this hot path."""
-    call_id, rest = b"", data
-    if data[:2] == MAGIC:  # the ids stay behind: the last is this write's own
-        bar = data.index(b"|", 2)
-        call_id, rest = data[2:bar].rpartition(b",")[2], data[bar:]
+    """The RESP bytes of ``EVALSHA sha 1 key expected data`` (see ``COMPARE_AND_SET``):
+    built here in one join, since redis-py's general packer costs a tenth of the whole
+    call on this hot path."""
     return b"".join(
         (
             _EVALSHA_HEAD,
@@ -284,10 +243,8 @@ def pack_compare_and_set(key: bytes, expected: bytes, data: bytes) -> bytes:
             key,
             b"\r\n$%d\r\n" % len(expected),
             expected,
-            b"\r\n$%d\r\n" % len(call_id),
-            call_id,
-            b"\r\n$%d\r\n" % len(rest),
-            rest,
+            b"\r\n$%d\r\n" % len(data),
+            data,
             b"\r\n",
         )
     )
