@@ -75,6 +75,8 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS sharedstate_parts_removed ON sharedstate_parts (key, version) "
     "WHERE data IS NULL",
 )
+#: the values to which 1 can be added (``addable_range``), the usual increment's
+_ADD_ONE = addable_range(1)
 #: tombstones are purged on writes at a version divisible by this (a cheap range delete)
 _PURGE_EVERY = 64
 _UPSERT_PART = (
@@ -286,18 +288,21 @@ class SQLiteBackend(Backend):
                 return True, Record((expected or 0) + 1, data)
             return False, self.load(key)
         # One statement, so one short implicit transaction: the cheapest write SQLite has.
+        # The data goes as a bytearray (stored as the same BLOB): the sqlite3 module binds
+        # a bytearray directly but looks for an adapter for bytes first, which costs more
+        # than the copy (about 0.3 us per write, a twentieth of the Python on this path).
         params: tuple[Any, ...]
         if expected is None:
             sql, params = (
                 "INSERT INTO sharedstate_records (key, version, data) VALUES (?, 1, ?) "
                 "ON CONFLICT (key) DO NOTHING",
-                (key, data),
+                (key, bytearray(data)),
             )
         else:
             sql, params = (
                 "UPDATE sharedstate_records SET version = version + 1, data = ? "
                 "WHERE key = ? AND version = ?",
-                (data, key, expected),
+                (bytearray(data), key, expected),
             )
         changed = self._first_try(sql, params)
         if changed is _NOT_RUN:
@@ -318,13 +323,13 @@ class SQLiteBackend(Backend):
                 head = connection.execute(
                     "INSERT INTO sharedstate_records (key, version, data) VALUES (?, 1, ?) "
                     "ON CONFLICT (key) DO NOTHING",
-                    (key, data),
+                    (key, bytearray(data)),  # (a bytearray: see ``compare_and_set``)
                 )
             else:
                 head = connection.execute(
                     "UPDATE sharedstate_records SET version = version + 1, data = ? "
                     "WHERE key = ? AND version = ?",
-                    (data, key, expected),
+                    (bytearray(data), key, expected),
                 )
             if head.rowcount != 1:
                 connection.execute("ROLLBACK")
@@ -332,7 +337,7 @@ class SQLiteBackend(Backend):
             if parts.reset:
                 connection.execute("DELETE FROM sharedstate_parts WHERE key = ?", (key,))
             rows = [
-                (key, part, version, value)
+                (key, part, version, None if value is None else bytearray(value))
                 for part, value in parts.changed.items()
                 if value is not None or not parts.reset
             ]
@@ -382,8 +387,11 @@ class SQLiteBackend(Backend):
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         # SQLite turns an INTEGER that overflows into a REAL (rounded: the same value comes
         # back twice), so the statement only adds where the sum stays an INTEGER.
-        self.check_counter(key, delta, "amount")
-        low, high = addable_range(delta)
+        if delta == 1:  # every ``incr()``: its range is known
+            low, high = _ADD_ONE
+        else:
+            self.check_counter(key, delta, "amount")
+            low, high = addable_range(delta)
         row = self._first_try(  # the hot path: an existing counter, one statement
             "UPDATE sharedstate_counters SET value = value + ? "
             "WHERE key = ? AND value BETWEEN ? AND ? RETURNING value",
