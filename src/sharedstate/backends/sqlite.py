@@ -55,7 +55,17 @@ from ..errors import (
     SharedStateError,
     StoreTimeoutError,
 )
-from .base import KEEP_REMOVED, Backend, Parts, PartsWrite, Record, addable_range, redact_url
+from .base import (
+    COUNTER_MAX,
+    COUNTER_MIN,
+    KEEP_REMOVED,
+    Backend,
+    Parts,
+    PartsWrite,
+    Record,
+    addable_range,
+    redact_url,
+)
 from .forkgate import GATE
 from .pool import IdlePool
 
@@ -75,8 +85,9 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS sharedstate_parts_removed ON sharedstate_parts (key, version) "
     "WHERE data IS NULL",
 )
-#: the values to which 1 can be added (``addable_range``), the usual increment's
-_ADD_ONE = addable_range(1)
+#: an add to an existing counter that keeps it in range (SQL), a positive amount and not
+_ADD_UP = "UPDATE sharedstate_counters SET value = value + ? WHERE key = ? AND value <= ? RETURNING value"
+_ADD_DOWN = "UPDATE sharedstate_counters SET value = value + ? WHERE key = ? AND value >= ? RETURNING value"
 #: tombstones are purged on writes at a version divisible by this (a cheap range delete)
 _PURGE_EVERY = 64
 _UPSERT_PART = (
@@ -387,18 +398,15 @@ class SQLiteBackend(Backend):
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         # SQLite turns an INTEGER that overflows into a REAL (rounded: the same value comes
         # back twice), so the statement only adds where the sum stays an INTEGER.
-        if delta == 1:  # every ``incr()``: its range is known
-            low, high = _ADD_ONE
+        # One bound is enough: adding a positive amount can only pass the top.
+        if delta == 1:  # every ``incr()``: its bound is known
+            sql, bound = _ADD_UP, COUNTER_MAX - 1
         else:
             self.check_counter(key, delta, "amount")
-            low, high = addable_range(delta)
-        row = self._first_try(  # the hot path: an existing counter, one statement
-            "UPDATE sharedstate_counters SET value = value + ? "
-            "WHERE key = ? AND value BETWEEN ? AND ? RETURNING value",
-            (delta, key, low, high),
-            fetch=True,
-        )
+            sql, bound = (_ADD_UP, COUNTER_MAX - delta) if delta >= 0 else (_ADD_DOWN, COUNTER_MIN - delta)
+        row = self._first_try(sql, (delta, key, bound), fetch=True)  # the hot path: one statement
         if row is None or row is _NOT_RUN:  # no such counter yet, out of range, or busy
+            low, high = addable_range(delta)
             row = self._run(
                 lambda c: c.execute(
                     "INSERT INTO sharedstate_counters (key, value) VALUES (?, ?) ON CONFLICT (key) "
