@@ -106,7 +106,11 @@ class Combiner:
                 try:
                     return self._execute_one(payload, deadline)
                 finally:
-                    self._pass_role()
+                    with lock:  # ``_pass_role`` written out (every lone call's path)
+                        if self._queue:
+                            self._promote_first()
+                        else:
+                            self._busy = False
             lock.release()
         call = Call(payload, deadline)
         with self._lock:
@@ -222,9 +226,14 @@ class Combiner:
         """Hands the combining role to the longest-waiting call, or frees it."""
         with self._lock:
             if self._queue:
-                successor = self._queue.pop(0)
-                successor.state = PROMOTED
-                assert successor.wakeup is not None
-                successor.wakeup.release()  # it stays busy: the role passes on
+                self._promote_first()
             else:
                 self._busy = False
+
+    def _promote_first(self) -> None:
+        """Wakes the longest-waiting call to combine next (the lock held): the combiner
+        stays busy, the role passes on."""
+        successor = self._queue.pop(0)
+        successor.state = PROMOTED
+        assert successor.wakeup is not None
+        successor.wakeup.release()

@@ -73,7 +73,7 @@ class SharedObject(Generic[T]):
         object.__setattr__(self, "_spec", spec)
 
     def __getattribute__(self, name: str) -> Any:
-        if name[:2] == "__" and name[-2:] == "__":  # the proxy's own special methods
+        if name[:1] == "_" and name[:2] == "__" and name[-2:] == "__":  # the proxy's own special methods
             try:
                 return object.__getattribute__(self, name)
             except AttributeError:
