@@ -96,7 +96,7 @@ class AsyncPostgresBackend(AsyncBackend):
         if sync._schema_ready_in != os.getpid():  # once per process, by the sync backend
             await asyncio.to_thread(sync._run, lambda cursor: None)
         try:
-            async with within(min(sync.connect_timeout, time_left(sync.timeout))):
+            with within(min(sync.connect_timeout, time_left(sync.timeout))):
                 connection = await BoundedAsyncConnection.connect(sync._conninfo, autocommit=True)
         except TimeoutError:
             error = psycopg.errors.ConnectionTimeout("connection timeout expired")
@@ -134,7 +134,7 @@ class AsyncPostgresBackend(AsyncBackend):
         deadline = time.monotonic() + left
         if self._slots.locked():  # (a free slot and an idle connection need no timer)
             try:
-                async with within(left):
+                with within(left):
                     await self._slots.acquire()
             except TimeoutError:
                 raise sync._translate(TimeoutError("all connections busy"), sent=False) from None
@@ -144,7 +144,7 @@ class AsyncPostgresBackend(AsyncBackend):
             pair = self._idle_pair()
             if pair is None:
                 try:
-                    async with within(max(deadline - time.monotonic(), 0.001)):
+                    with within(max(deadline - time.monotonic(), 0.001)):
                         pair = await self._connect()
                 except SharedStateError:  # translated already (a StoreTimeoutError among them)
                     raise

@@ -12,7 +12,7 @@ Why a pool of our own over ``redis.asyncio.Connection`` rather than ``redis.asyn
 as in the sync backend, the client's pool and command machinery (health checks, retries,
 a timeout task per send) cost about as much as the loopback round trip, and its retries
 could apply an add twice. Here a request is one send and one read on an idle connection
-of this loop, bounded by what the call's deadline leaves (one ``asyncio.timeout``), and
+of this loop, bounded by what the call's deadline leaves (one ``within``, ``timeouts.py``), and
 never retried blindly: an error once sending began is marked ``request_sent`` and the
 engine asks the store what became of the request.
 
@@ -107,7 +107,7 @@ class AsyncRedisBackend(AsyncBackend):
         sent = False
         connection: redis.asyncio.Connection | None = None
         try:
-            async with within(time_left(self.sync.command_timeout)):
+            with within(time_left(self.sync.command_timeout)):
                 connection = await self._ready()
                 sent = True
                 if packed is None:
