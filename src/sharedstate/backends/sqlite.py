@@ -85,7 +85,8 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS sharedstate_parts_removed ON sharedstate_parts (key, version) "
     "WHERE data IS NULL",
 )
-#: an add to an existing counter that keeps it in range (SQL), a positive amount and not
+#: an add to an existing counter that keeps it in range: a positive amount checks the top
+#: bound, a negative one the bottom (the other cannot be passed)
 _ADD_UP = "UPDATE sharedstate_counters SET value = value + ? WHERE key = ? AND value <= ? RETURNING value"
 _ADD_DOWN = "UPDATE sharedstate_counters SET value = value + ? WHERE key = ? AND value >= ? RETURNING value"
 #: tombstones are purged on writes at a version divisible by this (a cheap range delete)
@@ -398,7 +399,6 @@ class SQLiteBackend(Backend):
     def counter_add(self, key: str, delta: int, call_id: str | None = None) -> int:
         # SQLite turns an INTEGER that overflows into a REAL (rounded: the same value comes
         # back twice), so the statement only adds where the sum stays an INTEGER.
-        # One bound is enough: adding a positive amount can only pass the top.
         if delta == 1:  # every ``incr()``: its bound is known
             sql, bound = _ADD_UP, COUNTER_MAX - 1
         else:
