@@ -106,11 +106,7 @@ class Combiner:
                 try:
                     return self._execute_one(payload, deadline)
                 finally:
-                    with lock:  # ``_pass_role`` written out (every lone call's path)
-                        if self._queue:
-                            self._promote_first()
-                        else:
-                            self._busy = False
+                    self._pass_role()
             lock.release()
         call = Call(payload, deadline)
         with self._lock:
@@ -226,14 +222,9 @@ class Combiner:
         """Hands the combining role to the longest-waiting call, or frees it."""
         with self._lock:
             if self._queue:
-                self._promote_first()
+                successor = self._queue.pop(0)
+                successor.state = PROMOTED
+                assert successor.wakeup is not None
+                successor.wakeup.release()  # it stays busy: the role passes on
             else:
                 self._busy = False
-
-    def _promote_first(self) -> None:
-        """Wakes the longest-waiting call to combine next (the lock held): the combiner
-        stays busy, the role passes on."""
-        successor = self._queue.pop(0)
-        successor.state = PROMOTED
-        assert successor.wakeup is not None
-        successor.wakeup.release()

@@ -263,8 +263,7 @@ class Engine:
         record = self.cache.get(key)
         if record is None or key in self._stale:
             return None
-        known = self._frames.get(key)  # ``frame_of`` written out
-        frame = known[1] if known is not None and known[0] is record else self.frame_of(key, record)
+        frame = self.frame_of(key, record)
         if frame.hold is not None:
             return None
         began = time.monotonic()

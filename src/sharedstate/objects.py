@@ -183,7 +183,6 @@ class Objects:
         the sync and the async drivers); :meth:`finish_one` takes its outcome."""
         entry = ((*payload, None),)
         parted: list[Any] | None = None  # made for a parted record only
-        instances, key = self._instances, spec.key
 
         def change(record: Record | None, frame: Frame) -> tuple[bytes | Split | None, Any]:
             nonlocal parted
@@ -192,8 +191,7 @@ class Objects:
                 if parted is None:
                     parted = []
                 return self._parted_change(spec, entry, record, frame, parted)
-            reused = instances.pop(key, None)  # ``_instance_for`` written out (every call's path)
-            instance = reused[1] if reused is not None and reused[0] is record else self.instance_from(spec, frame)
+            instance = self._instance_for(spec, record, frame)
             return self._apply_calls(spec, entry, instance, payload or None)
 
         return change
@@ -203,15 +201,8 @@ class Objects:
         instance, ((result, error),) = outcome
         if type(instance) is PartedState:
             self.parting.commit(spec, instance, record)
-        elif (
-            record is not None
-            and type(result) in _IMMUTABLE
-            and (not payload[1] and not payload[2] or _immutable_arguments(payload))  # (no arguments: the usual call)
-        ):
-            instances = self._instances  # ``_keep`` written out
-            instances[spec.key] = (record, instance)
-            if len(instances) > bounded.KEEP_NAMES:
-                bounded.trim(instances)
+        elif record is not None and type(result) in _IMMUTABLE and _immutable_arguments(payload):
+            self._keep(spec.key, record, instance)
         if error is not None:
             raise error
         return result

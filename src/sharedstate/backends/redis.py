@@ -301,14 +301,11 @@ class RedisBackend(Backend):
         except redis.exceptions.NoScriptError:  # a new or restarted server: load it once
             self._command("SCRIPT", "LOAD", COMPARE_AND_SET)
             reply = self._command(packed=packed)
-        if type(reply) is int:
-            return True, Record(reply, data)
-        if not reply:
-            return False, None
-        return False, self._record(key, reply[0], reply[1] if len(reply) > 1 else None)
+        return self._written(key, reply, data)
 
     def _written(self, key: str, reply: Any, data: bytes) -> tuple[bool, Record | None]:
-        """What a ``PARTS_WRITE`` reply says (the same as ``COMPARE_AND_SET``'s)."""
+        """What a ``COMPARE_AND_SET`` or ``PARTS_WRITE`` reply says about the write of
+        ``data`` (both drivers read it here)."""
         if type(reply) is int:
             return True, Record(reply, data)
         if not reply:

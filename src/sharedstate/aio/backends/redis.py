@@ -166,11 +166,7 @@ class AsyncRedisBackend(AsyncBackend):
         except redis.exceptions.NoScriptError:
             await self._request("SCRIPT", "LOAD", COMPARE_AND_SET)
             reply = await self._request(packed=packed)
-        if type(reply) is int:
-            return True, Record(reply, data)
-        if not reply:
-            return False, None
-        return False, self.sync._record(key, reply[0], reply[1] if len(reply) > 1 else None)
+        return self.sync._written(key, reply, data)
 
     async def delete(self, key: str) -> bool:
         counter, *log = self.sync._call_log(key)
