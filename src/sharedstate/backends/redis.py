@@ -81,7 +81,7 @@ from ..errors import (
 from . import redis_calls
 from .base import UNKNOWN, Backend, PartsWrite, Record, time_left
 from .calls import InDoubt, default_age
-from .pool import IdlePool
+from .pool import IdlePool, readable_now
 from .redis_calls import (
     CALL_LOG,
     CALLS_KEPT,
@@ -193,17 +193,14 @@ class RedisBackend(Backend):
         return reply
 
     def _ready(self, connection: redis.Connection) -> None:
-        """Makes a pooled connection fit to send on. An idle one that the server closed
-        (it restarted) is dropped and made again: redis-py 8's ``can_read`` raises
-        ``ConnectionError`` for it (older versions returned True), and nothing was sent on
-        it yet, so failing the call would be needless."""
-        if connection._sock is not None:
-            try:
-                stale = connection.can_read()  # data pending on an idle connection: out of step
-            except redis.ConnectionError:
-                stale = True
-            if stale:
-                connection.disconnect()
+        """Makes a pooled connection fit to send on. An idle one with something to read is
+        dropped and made again: the server closed it (it restarted), or it is out of step;
+        nothing was sent on it yet, so failing the call would be needless. (Our own check,
+        not redis-py's ``can_read``: that one is eight Python calls on every command's
+        path, and in redis-py 8 raises for a closed connection.)"""
+        sock = connection._sock
+        if sock is not None and readable_now(sock.fileno()):
+            connection.disconnect()
         if connection._sock is None:
             # connecting and the handshake (AUTH, SELECT...) end by the call's deadline too
             left = time_left(self.command_timeout)
