@@ -90,7 +90,25 @@ class AsyncCombiner:
 
     async def submit(self, payload: Any, deadline: float) -> Any:
         if self._worker is None and not self._alone and not self._crowded:
-            return await self._run_alone(payload, deadline)
+            # The uncontended path: nothing queued or running on this name, so the call
+            # runs as a batch of one in its caller's own task and context (no worker task,
+            # no extra loop iterations; here rather than in a method of its own: a
+            # coroutine less per call). Calls arriving meanwhile queue up and get a worker
+            # when it ends. A cancellation reaches the step directly: before its write is
+            # sent, the call never happens; in flight, it is as a cancelled batch (taken
+            # effect or not, never half), and the name is free again at once either way.
+            self._alone = True
+            try:
+                if self._execute_one is not None:
+                    return await self._execute_one(payload, deadline)
+                alone = AsyncCall(payload, deadline)
+                alone.future = None
+                await self._execute([alone], Guard())
+                return alone.outcome()
+            finally:
+                self._alone = False
+                if self._queue and self._worker is None:
+                    self._worker = asyncio.get_running_loop().create_task(self._work())
         loop = asyncio.get_running_loop()
         call = AsyncCall(payload, deadline)
         call.context = contextvars.copy_context()
@@ -110,26 +128,6 @@ class AsyncCombiner:
                 if guard is not None and all(other.cancelled for other in self._batch):
                     guard.withdrawn = True
             raise
-
-    async def _run_alone(self, payload: Any, deadline: float) -> Any:
-        """The uncontended path: nothing queued or running on this name, so the call runs
-        as a batch of one in its caller's own task and context (no worker task, no extra
-        loop iterations). Calls arriving meanwhile queue up and get a worker when it ends.
-        A cancellation reaches the step directly: before its write is sent, the call never
-        happens; in flight, it is as a cancelled batch (taken effect or not, never half),
-        and the name is free again at once either way."""
-        self._alone = True
-        try:
-            if self._execute_one is not None:
-                return await self._execute_one(payload, deadline)
-            call = AsyncCall(payload, deadline)
-            call.future = None
-            await self._execute([call], Guard())
-            return call.outcome()
-        finally:
-            self._alone = False
-            if self._queue and self._worker is None:
-                self._worker = asyncio.get_running_loop().create_task(self._work())
 
     async def _work(self) -> None:
         batch: list[AsyncCall] = []

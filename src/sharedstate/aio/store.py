@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from ..backends.base import _DEADLINE
+from ..backends.pool import forks
 from ..bounded import trim
 from ..errors import ConfigurationError, SharedStateError, StateLostError
 from ..frames import Split, new_id
@@ -43,6 +44,10 @@ T = TypeVar("T")
 
 #: key -> (task, when its hold ends) of the transactions the current task is inside
 _HOLDING: ContextVar[dict[str, tuple[Any, float]] | None] = ContextVar("sharedstate_async_holding", default=None)
+
+
+def _NO_LOOP() -> None:  # noqa: N802 - stands for a dead weak reference
+    return None
 
 
 class _PerLoop:
@@ -92,6 +97,8 @@ class AsyncStore:
         # event loops in several threads may share this store: the table of loops is
         # changed under this lock (the lookup of an existing entry needs none)
         self._loops_lock = threading.Lock()
+        #: (weak reference to a loop, its entry, fork count when found): see ``_here``
+        self._last: tuple[Callable[[], Any], Any, int] = (_NO_LOOP, None, -1)
         #: leases held per task and lock key (see AsyncLock)
         self._leases: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[str, AsyncLease]] = (
             weakref.WeakKeyDictionary()
@@ -188,6 +195,7 @@ class AsyncStore:
         loop = asyncio.get_running_loop()
         with self._loops_lock:
             here = self._loops.pop(loop, None)
+            self._last = (_NO_LOOP, None, -1)
         if here is not None:
             await here.backend.aclose()
 
@@ -202,8 +210,20 @@ class AsyncStore:
 
     # -- per event loop, per process -----------------------------------------------------
     def _here(self) -> _PerLoop:
-        """This event loop's backend and combiners, made on first use in this process."""
+        """This event loop's backend and combiners, made on first use in this process.
+
+        The last one found is kept beside the table, with a weak reference to its loop and
+        the process's fork count: the usual lookup is then two comparisons (the table's
+        costs a weak reference made per lookup, and the fork check a system call)."""
         loop = asyncio.get_running_loop()
+        last = self._last
+        if last[0]() is loop and last[2] == forks[0]:
+            return last[1]  # type: ignore[no-any-return]
+        here = self._find_here(loop)
+        self._last = (weakref.ref(loop), here, forks[0])
+        return here
+
+    def _find_here(self, loop: asyncio.AbstractEventLoop) -> _PerLoop:
         if self._pid != os.getpid():  # a forked child: the parent's loops are not ours
             # kept referenced, never used: no finalizer may touch the parent's sockets
             self._inherited.append(self._loops)
@@ -231,7 +251,9 @@ class AsyncStore:
             _DEADLINE.reset(token)
 
     # -- objects -------------------------------------------------------------------------
-    async def _call(self, spec: ObjectSpec, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _call(self, spec: ObjectSpec, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
+        """The call, as its combiner's awaitable (the proxy's method awaits it: a plain
+        function here, not a coroutine of its own, on every call's path)."""
         deadline = time.monotonic() + self.timeout
         self._check_not_holding(spec)
         here = self._here()
@@ -241,7 +263,7 @@ class AsyncStore:
                 self._batch_runner(here, spec), f"a call on shared object {spec.name!r}", self._one_runner(here, spec)
             ),
         )
-        return await combiner.submit((method, args, kwargs), deadline)
+        return combiner.submit((method, args, kwargs), deadline)
 
     def _one_runner(self, here: _PerLoop, spec: ObjectSpec) -> Callable[[Any, float], Awaitable[Any]]:
         """A lone call, in its caller's own task and context: the batch path without its

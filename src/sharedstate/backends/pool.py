@@ -28,7 +28,7 @@ T = TypeVar("T")
 #: how many times this process's line has forked; a pool made in an earlier generation
 #: belongs to an ancestor process. Cheaper to compare than os.getpid() (a system call),
 #: which would otherwise run twice on every call.
-_forks = [0]
+forks = [0]
 #: every pool of this process, so that a forked child can set their connections aside
 _POOLS: weakref.WeakSet[IdlePool[Any]] = weakref.WeakSet()
 #: connections a forked child inherited: never used, and never closed, by the child. Closing
@@ -40,12 +40,12 @@ _INHERITED: list[Any] = []
 
 
 def _set_inherited_aside() -> None:
-    _forks[0] += 1
+    forks[0] += 1
     for pool in list(_POOLS):
         _INHERITED.extend(pool._made.values())
         pool._made = {}
         pool._idle = []
-        pool._generation = _forks[0]
+        pool._generation = forks[0]
 
 
 if hasattr(os, "register_at_fork"):
@@ -61,7 +61,7 @@ class IdlePool(Generic[T]):
         self._factory = factory
         self._close = close
         self._max_idle = max_idle
-        self._generation = _forks[0]
+        self._generation = forks[0]
         self._idle: list[T] = []
         #: every connection this pool made in this process and has not closed, by id:
         #: what ``discard`` may close, and what a forked child sets aside
@@ -70,7 +70,7 @@ class IdlePool(Generic[T]):
 
     def acquire(self) -> T:
         """An idle connection of this process, or a new one (which may raise)."""
-        if self._generation != _forks[0]:
+        if self._generation != forks[0]:
             self._after_fork()
         try:
             return self._idle.pop()
@@ -100,7 +100,7 @@ class IdlePool(Generic[T]):
 
     def drain(self) -> None:
         """Closes every idle connection of this process."""
-        if self._generation != _forks[0]:
+        if self._generation != forks[0]:
             self._after_fork()
         idle, self._idle = self._idle, []
         for connection in idle:
@@ -112,7 +112,7 @@ class IdlePool(Generic[T]):
         _INHERITED.extend(self._made.values())
         self._made = {}
         self._idle = []
-        self._generation = _forks[0]
+        self._generation = forks[0]
 
 
 def readable_now(fd: int) -> bool:

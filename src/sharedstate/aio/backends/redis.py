@@ -86,12 +86,13 @@ class AsyncRedisBackend(AsyncBackend):
         )
 
     async def _ready(self) -> redis.asyncio.Connection:
+        """An open connection: an idle one, or a new one (idle ones the server closed
+        meanwhile, in a restart, are closed here)."""
         while self._idle:
             connection = self._idle.pop()
-            reader = getattr(connection, "_reader", None)
-            if connection.is_connected and reader is not None and not reader.at_eof() and reader.exception() is None:
+            if _open(connection):
                 return connection
-            await _close(connection)  # closed by the server meanwhile (a restart)
+            await _close(connection)
         connection = self._new()
         if not redis_calls.persistence_checked:  # once per process, as the sync backend does
             await asyncio.to_thread(self.sync._command, "PING")
@@ -108,7 +109,8 @@ class AsyncRedisBackend(AsyncBackend):
         connection: redis.asyncio.Connection | None = None
         try:
             with within(time_left(self.sync.command_timeout)):
-                connection = await self._ready()
+                idle = self._idle  # (the usual case without awaiting ``_ready``: a coroutine less)
+                connection = idle.pop() if idle and _open(idle[-1]) else await self._ready()
                 sent = True
                 if packed is None:
                     await connection.send_command(*args, check_health=False)
@@ -229,6 +231,12 @@ class AsyncRedisBackend(AsyncBackend):
         idle, self._idle = self._idle, []
         for connection in idle:
             await _close(connection)
+
+
+def _open(connection: redis.asyncio.Connection) -> bool:
+    """Whether an idle connection is still open (the server may have closed it)."""
+    reader = getattr(connection, "_reader", None)
+    return bool(connection.is_connected and reader is not None and not reader.at_eof() and reader.exception() is None)
 
 
 async def _close(connection: redis.asyncio.Connection | None) -> None:
