@@ -67,7 +67,8 @@ async def _stalled_round(base: str, stall: Stall) -> tuple[list[float], float]:
         calls = asyncio.gather(*(callers.get("/call") for _ in range(CALLERS)))
         await asyncio.sleep(0.1)  # the calls have reached the worker and wait on the store
         pings: list[float] = []
-        while time.perf_counter() - started < STALL * 0.75:
+        # at least one ping, even when a loaded machine took most of the stall to get here
+        while not pings or time.perf_counter() - started < STALL * 0.75:
             sent = time.perf_counter()
             (await pinger.get("/ping")).raise_for_status()
             pings.append(time.perf_counter() - sent)
