@@ -202,7 +202,7 @@ def test_replacing_the_dict_rewrites_it_and_later_calls_write_one_entry_again(st
 
 
 def test_overrides_are_folded_into_the_base_before_they_outgrow_it(store, monkeypatch):
-    monkeypatch.setattr("sharedstate.parted.COMPACT_FROM", 10)
+    monkeypatch.setattr("sharedstate.parting.COMPACT_FROM", 10)
     big = store.object("big", Table, 40)
     big.replace(700)  # large: a base and overrides
     key, record = _stored(store, "big")

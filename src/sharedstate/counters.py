@@ -16,15 +16,14 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from .backends.base import deadline_scope
+from .backends.base import UNKNOWN, deadline_scope
 from .combining import Call, batch_deadline
-from .errors import (
-    CounterOverflowError,
-    SharedStateError,
-)
+from .errors import CounterOverflowError, OutcomeUnknownError, SharedStateError, request_sent
+from .frames import new_id
+from .steps import ADD, OUTCOME, Steps
 
 if TYPE_CHECKING:
-    from .engine import Engine, Steps
+    from .engine import Engine
     from .store import Store
 
 
@@ -66,7 +65,7 @@ class Counter:
                 return backend.counter_add(self.key, delta, None)
             with deadline_scope(deadline):
                 return backend.counter_add(self.key, delta, None)
-        return engine.drive(engine.add_steps(self.key, delta, deadline))
+        return engine.drive(add_steps(engine, self.key, delta, deadline))
 
     def get(self) -> int:
         """The current value."""
@@ -87,6 +86,39 @@ class Counter:
         return f"<Counter {self.name!r}>"
 
 
+def add_steps(engine: Engine, key: str, delta: int, deadline: float) -> Steps:
+    """The engine's step for one native add with a call id; a lost reply is resolved by
+    asking the store (the backend's ``counter_outcome``), never guessed. Returns the new
+    value."""
+    while True:
+        call_id = new_id() if engine.backend.loses_replies else None
+        try:
+            return (yield (ADD, key, delta, call_id, deadline))
+        except SharedStateError as exc:
+            if call_id is None or not request_sent(exc):
+                raise
+            cause: SharedStateError = exc
+        pause = 0.002
+        while True:  # ask the store whether the add took effect, until the deadline
+            engine.check_deadline(deadline, call_id, key, cause)
+            try:
+                found = yield (OUTCOME, key, call_id, deadline)
+            except SharedStateError as exc:
+                cause = exc
+                pause = yield from engine.pause(deadline, pause, exc, call_id, key)
+                continue
+            break
+        if found is UNKNOWN:
+            raise OutcomeUnknownError(
+                f"an increment of {engine.describe(key)} lost its reply, and "
+                f"{engine.backend.describe()} cannot tell whether it took effect"
+            ) from cause
+        if found is not None:
+            return int(found)
+        # fenced: it never took effect and never will; the add is made again, in time
+        engine.check_deadline(deadline, UNKNOWN, key, cause)
+
+
 def incr_batch_steps(engine: Engine, key: str, batch: Sequence[Call]) -> Steps:
     """One native add for a batch of increments, as the engine's requests (driven by the
     sync store or the async one); finishes every call. Each call gets the value it would
@@ -96,7 +128,7 @@ def incr_batch_steps(engine: Engine, key: str, batch: Sequence[Call]) -> Steps:
     the range, each call runs alone, so that exactly the ones that fit succeed."""
     total = sum(call.payload for call in batch)
     try:
-        final = yield from engine.add_steps(key, total, batch_deadline(batch))
+        final = yield from add_steps(engine, key, total, batch_deadline(batch))
     except CounterOverflowError:
         if len(batch) == 1:
             raise
@@ -104,7 +136,7 @@ def incr_batch_steps(engine: Engine, key: str, batch: Sequence[Call]) -> Steps:
         return
     order = _order_in_range(engine.backend.counter_range, batch, final - total)
     if order is None:  # no order fits (amounts near the range itself): take it back
-        yield from engine.add_steps(key, -total, batch_deadline(batch))
+        yield from add_steps(engine, key, -total, batch_deadline(batch))
         yield from _run_alone(engine, key, batch)
         return
     running = final - total
@@ -138,6 +170,6 @@ def _orders(batch: Sequence[Call]) -> Iterator[list[Call]]:
 def _run_alone(engine: Engine, key: str, batch: Sequence[Call]) -> Steps:
     for call in batch:
         try:
-            call.finish((yield from engine.add_steps(key, call.payload, call.deadline)))
+            call.finish((yield from add_steps(engine, key, call.payload, call.deadline)))
         except SharedStateError as exc:
             call.finish(error=exc)

@@ -38,10 +38,9 @@ records (``backends/base.py``). What this module owns, so that nothing above rep
   (``counter_outcome``), which records ids beside the counter.
 
 **Sans-I/O.** The step itself (:meth:`Engine.steps`) is a generator that *yields* what it
-needs done (load a record, compare-and-set, sleep, add to a counter, ask about a lost add)
-and receives the answers; it never touches a socket. :meth:`Engine.drive` answers with the
-blocking backend; an async driver answers the same steps with awaits. One logic, two
-drivers, no copy. The record format lives in ``frames.py``.
+needs done and receives the answers; it never touches a socket (``steps.py``: the requests,
+and the blocking driver; ``aio/driver.py``: the async one). One logic, two drivers, no
+copy. The record format lives in ``frames.py``.
 
 **The cache is bounded** (``bounded.py``): it keeps the newest ``KEEP_NAMES`` keys, so a
 process touching a million names stays small. An evicted key costs one more round trip
@@ -54,10 +53,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
-from .backends.base import _DEADLINE, UNKNOWN, Backend, PartsWrite, Record, deadline_scope
+from .backends.base import _DEADLINE, UNKNOWN, Backend, PartsWrite, Record
 from .bounded import trim
 from .errors import (
     OutcomeUnknownError,
@@ -67,6 +66,7 @@ from .errors import (
     request_sent,
 )
 from .frames import EMPTY, KEEP_IDS, Frame, Split, decode_frame, new_id
+from .steps import CAS, LOAD, SLEEP, Change, Held, NeedParts, Steps, drive
 
 OPTIMISTIC_TRIES = 3  # conflicts in a row before a step takes a hold to get through ...
 SLOW_TRY = 0.005  # ... if one of its tries took this long (seconds); fast tries race on
@@ -77,44 +77,10 @@ RACE_SHARE = 0.25  # ... or sooner, once lost races took this share of the time 
 HOLD_POLL = (0.0005, 0.05)  # seconds between reads of a held record: first, and at most
 HOLD_TTL_MIN = 0.25  # the shortest hold a step that stopped racing takes (seconds)
 
-# What a step asks its driver to do: (LOAD, key, since, deadline) -> Record | None;
-# (CAS, key, expected, data, parts, deadline) -> (ok, record); (SLEEP, seconds) -> None;
-# (ADD, key, delta, call_id, deadline) -> int; (OUTCOME, key, call_id, deadline) -> int |
-# None | UNKNOWN. A backend error is thrown into the step at its yield.
-LOAD, CAS, SLEEP, ADD, OUTCOME = "load", "cas", "sleep", "add", "outcome"
-
-Op = tuple[Any, ...]
-Steps = Generator[Op, Any, Any]
-
-
-class NeedParts(Exception):
-    """Internal: a change needs the record's parts written after version ``since`` (0:
-    every part) before it can run; the step loads them and runs the change again."""
-
-    def __init__(self, since: int) -> None:
-        super().__init__(since)
-        self.since = since
-
-
 #: A write :meth:`Engine.first_try` prepared on the cached record: (record, written frame,
 #: data to send, parts, call id, outcome, when the try began); a plain tuple, made on
 #: every call's path
 FirstTry = tuple[Record, Frame, bytes, "PartsWrite | None", "str | None", Any, float]
-
-
-class Held(Exception):
-    """Internal: the record is held by another owner (a transaction, a lock, a step that
-    stopped racing); the step waits, at most ``remaining`` seconds more for this hold."""
-
-    def __init__(self, remaining: float) -> None:
-        super().__init__(remaining)
-        self.remaining = remaining
-
-
-#: A change: from the current frame (EMPTY when nothing is stored) to the new payload (None:
-#: write nothing; a ``Split``: a head and its parts) and an outcome handed back to the
-#: caller once that write is known applied.
-Change = Callable[[Record | None, Frame], "tuple[bytes | Split | None, Any]"]
 
 
 class Engine:
@@ -329,7 +295,7 @@ class Engine:
         slowest = 0.0 if current is UNKNOWN else time.monotonic() - began
         while True:
             if record is UNKNOWN:
-                self._check_deadline(deadline, lost, key)
+                self.check_deadline(deadline, lost, key)
                 before = self.cache.get(key)
                 try:
                     record = yield from self.load_steps(key, deadline, self.parts_since.get(key) if since is None else since)
@@ -338,7 +304,7 @@ class Engine:
                 except SharedStateError as exc:
                     if lost is UNKNOWN:
                         raise
-                    pause = yield from self._pause(deadline, pause, exc, lost, key)
+                    pause = yield from self.pause(deadline, pause, exc, lost, key)
                     continue
                 cached, since = False, None
                 if before is not None and record is not None and record.version == before.version:
@@ -395,7 +361,7 @@ class Engine:
                 payload = payload.head
             written = frame.written(call_id, payload, hold)
             expected = record.version if record is not None else None
-            self._check_deadline(deadline, lost, key)
+            self.check_deadline(deadline, lost, key)
             try:
                 ok, current = yield (CAS, key, expected, written.encode(), parts, deadline)
             except SharedStateError as exc:
@@ -403,7 +369,7 @@ class Engine:
                     raise
                 if lost is UNKNOWN or expected == lost:
                     lost, lost_outcome = expected, outcome
-                pause = yield from self._pause(deadline, pause, exc, lost, key)
+                pause = yield from self.pause(deadline, pause, exc, lost, key)
                 record = UNKNOWN
                 continue
             slowest = max(slowest, time.monotonic() - try_began)
@@ -443,83 +409,20 @@ class Engine:
             self._stale.add(key)
         self._note(key, current)
 
-    # -- counters --------------------------------------------------------------------------
-    def add_steps(self, key: str, delta: int, deadline: float) -> Steps:
-        """A native add with a call id; a lost reply is resolved by asking the store (the
-        backend's ``counter_outcome``), never guessed. Returns the new value."""
-        while True:
-            call_id = new_id() if self.backend.loses_replies else None
-            try:
-                return (yield (ADD, key, delta, call_id, deadline))
-            except SharedStateError as exc:
-                if call_id is None or not request_sent(exc):
-                    raise
-                cause: SharedStateError = exc
-            pause = 0.002
-            while True:  # ask the store whether the add took effect, until the deadline
-                self._check_deadline(deadline, call_id, key, cause)
-                try:
-                    found = yield (OUTCOME, key, call_id, deadline)
-                except SharedStateError as exc:
-                    cause = exc
-                    pause = yield from self._pause(deadline, pause, exc, call_id, key)
-                    continue
-                break
-            if found is UNKNOWN:
-                raise OutcomeUnknownError(
-                    f"an increment of {self.describe(key)} lost its reply, and "
-                    f"{self.backend.describe()} cannot tell whether it took effect"
-                ) from cause
-            if found is not None:
-                return int(found)
-            # fenced: it never took effect and never will; the add is made again, in time
-            self._check_deadline(deadline, UNKNOWN, key, cause)
-
-    # -- the driver ----------------------------------------------------------------------
     def drive(self, steps: Steps) -> Any:
-        """Runs a step against the blocking backend: answers each request it yields (within
-        the step's deadline) and returns what it returns."""
-        backend = self.backend
-        reply: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                op = steps.send(reply) if error is None else steps.throw(error)
-            except StopIteration as done:
-                return done.value
-            reply, error = None, None
-            kind = op[0]
-            try:
-                if kind == LOAD:
-                    with deadline_scope(op[3]):
-                        reply = backend.load(op[1]) if op[2] is None else backend.load(op[1], op[2])
-                elif kind == CAS:
-                    with deadline_scope(op[5]):
-                        if op[4] is None:
-                            reply = backend.compare_and_set(op[1], op[2], op[3])
-                        else:
-                            reply = backend.compare_and_set(op[1], op[2], op[3], op[4])
-                elif kind == SLEEP:
-                    time.sleep(op[1])
-                elif kind == ADD:
-                    with deadline_scope(op[4]):
-                        reply = backend.counter_add(op[1], op[2], op[3])
-                else:
-                    with deadline_scope(op[3]):
-                        reply = backend.counter_outcome(op[1], op[2])
-            except SharedStateError as exc:
-                error = exc
+        """Runs a step against this engine's blocking backend (``steps.drive``)."""
+        return drive(self.backend, steps)
 
     # -- waits and errors ----------------------------------------------------------------
-    def _pause(self, deadline: float, pause: float, error: SharedStateError, lost: Any, key: str) -> Steps:
+    def pause(self, deadline: float, pause: float, error: SharedStateError, lost: Any, key: str) -> Steps:
         """After a lost reply: wait a little (never past the deadline) before asking again."""
         left = deadline - time.monotonic()
         if left <= 0:
-            self._check_deadline(deadline, lost, key, error)
+            self.check_deadline(deadline, lost, key, error)
         yield (SLEEP, min(random.uniform(pause / 2, pause), max(left, 0.0)))
         return min(pause * 2, 0.25)
 
-    def _check_deadline(self, deadline: float, lost: Any, key: str, cause: BaseException | None = None) -> None:
+    def check_deadline(self, deadline: float, lost: Any, key: str, cause: BaseException | None = None) -> None:
         if time.monotonic() < deadline:
             return
         where = self.backend.describe()

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.base import UNKNOWN, Record
 from .bounded import trim
-from .engine import Change
 from .errors import ConfigurationError, CorruptStoreError, LeaseExpiredError, StateLostError
 from .frames import Frame, new_id
+from .steps import Change
 
 if TYPE_CHECKING:
     from .store import Store

@@ -29,7 +29,7 @@ from . import bounded
 from .backends.base import PartsWrite, Record
 from .classrefs import main_module, same_class
 from .combining import Call, batch_deadline
-from .engine import Change, Engine, Steps
+from .engine import Engine
 from .errors import (
     ClassMismatchError,
     ConfigurationError,
@@ -39,8 +39,10 @@ from .errors import (
     SharedStateError,
 )
 from .frames import Frame, Split, new_id
-from .parted import PART_FROM, PartedState, Parting, can_part, is_parted
+from .parted import PART_FROM, PartedState, can_part, is_parted
+from .parting import Parting
 from .shapes import Shape, shape_of
+from .steps import Change, Steps
 from .tracked import plain
 
 if TYPE_CHECKING:

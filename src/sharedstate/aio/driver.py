@@ -1,6 +1,6 @@
 """The async driver: the engine's one atomic step (``engine.py``), answered with awaits.
 
-:meth:`Engine.steps <sharedstate.engine.Engine.steps>` (and ``load_steps``, ``add_steps``,
+:meth:`Engine.steps <sharedstate.engine.Engine.steps>` (and ``load_steps``, ``counters.add_steps``,
 the counter batch of ``counters.py``) yield what they need done; :func:`drive_async`
 answers each request by awaiting the async backend, ``SLEEP`` with :func:`asyncio.sleep`,
 and throws a backend's error back in at the request's ``yield``. The step logic (cache,
@@ -31,8 +31,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import _DEADLINE, Record
-from ..engine import ADD, CAS, LOAD, OUTCOME, SLEEP, Change, Engine, Steps
+from ..engine import Engine
 from ..errors import SharedStateError, request_sent
+from ..steps import ADD, CAS, LOAD, OUTCOME, SLEEP, Change, Steps
 
 if TYPE_CHECKING:
     from .backends.base import AsyncBackend
