@@ -531,3 +531,33 @@ def test_redis_without_aof_warns_once_per_process(monkeypatch):
     finally:
         without.stop()
         with_aof.stop()
+
+
+@pytest.mark.parametrize("server", ["redis", "postgresql"])
+def test_a_read_cut_short_by_the_deadline_names_what_the_call_waited_on(server, request):
+    """A lock acquire whose read of the lock is still unanswered at its deadline (the
+    server's replies held back) raises the step's timeout, naming the lock and saying
+    that nothing happened, not the store's bare 'did not answer'. Seen on PostgreSQL when
+    a contender's last poll of a held lock started a moment before its deadline."""
+    import sharedstate
+    from sharedstate.errors import StoreTimeoutError
+
+    from .proxies import HoldingProxy, proxy_in_front
+
+    target = request.getfixturevalue("redis_url" if server == "redis" else "postgres_url")
+    with proxy_in_front(target, HoldingProxy, default_port=6379 if server == "redis" else 5432) as (url, proxy):
+        url = with_query(url, f"prefix=d{uuid.uuid4().hex[:8]}-")
+        with sharedstate.connect(url) as store:
+            assert store.counter("warm").incr() == 1  # connected, schema made
+            timer = proxy.hold_for(1.5)
+            try:
+                started = time.monotonic()
+                with pytest.raises(StoreTimeoutError) as raised:
+                    store.lock("nightly-job", ttl=5).acquire(timeout=0.3)
+                took = time.monotonic() - started
+            finally:
+                timer.join()
+    assert took < 0.3 * 1.1 + 0.05, f"the acquire raised after {took:.2f} s (timeout 0.3 s)"
+    message = str(raised.value)
+    assert "nightly-job" in message, message
+    assert "did not take effect" in message, message

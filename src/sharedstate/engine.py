@@ -303,6 +303,9 @@ class Engine:
                     raise
                 except SharedStateError as exc:
                     if lost is UNKNOWN:
+                        # a read the deadline cut short (a wait for a hold ends in one):
+                        # the error names what the call waited on, not only the store
+                        self.check_deadline(deadline, lost, key, exc)
                         raise
                     pause = yield from self.pause(deadline, pause, exc, lost, key)
                     continue

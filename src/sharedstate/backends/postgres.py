@@ -293,8 +293,8 @@ class PostgresBackend(Backend):
             )
         elif isinstance(exc, WaitTimeout):
             error = StoreTimeoutError(
-                f"PostgreSQL at {self._where} did not answer within {self.timeout:g} s "
-                "(?timeout=; the connection was closed)"
+                f"PostgreSQL at {self._where} did not answer in time (by the call's deadline, "
+                f"at most ?timeout={self.timeout:g} s; the connection was closed)"
             )
         elif isinstance(exc, TimeoutError):
             error = StoreTimeoutError(
