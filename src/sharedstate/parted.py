@@ -55,8 +55,6 @@ PART_FROM = 8192
 COMPACT_FROM = 1024
 SEP = "\x1f"
 
-Results = list[tuple[Any, BaseException | None]]
-
 
 def is_parted(payload: bytes) -> bool:
     return payload[:2] == PARTED
@@ -173,4 +171,4 @@ def explodable(name: str, value: Any) -> bool:
     return True
 
 
-__all__ = ["COMPACT_FROM", "PARTED", "PART_FROM", "SEP", "Head", "PartedState", "Results", "can_part", "entry_part", "explodable", "is_parted", "key_of_part", "stamped"]
+__all__ = ["COMPACT_FROM", "PARTED", "PART_FROM", "SEP", "Head", "PartedState", "can_part", "entry_part", "explodable", "is_parted", "key_of_part", "stamped"]

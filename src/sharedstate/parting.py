@@ -22,7 +22,6 @@ from .parted import (
     SEP,
     Head,
     PartedState,
-    Results,
     entry_part,
     explodable,
     is_parted,
@@ -34,6 +33,9 @@ from .tracked import TrackedDict, immutable, plain
 
 if TYPE_CHECKING:
     from .objects import Objects, ObjectSpec
+
+#: each call's result and error, in the order the calls ran
+Results = list[tuple[Any, BaseException | None]]
 
 
 class Parting:
